@@ -1,0 +1,36 @@
+"""Finish the rendered project: put the backend module where inference_backend says it lives."""
+
+import json
+import sys
+from pathlib import Path
+
+BACKEND_MODULE = json.loads(r'''{{ cookiecutter.__backend_module | tojson }}''')
+RENDERED_MODULE = Path("_inference_backend.py")
+
+
+def place_backend_module(project_dir, module):
+    """Move the rendered module to module/path.py, making each parent folder a package."""
+    parts = module.split(".")
+    target = project_dir.joinpath(*parts).with_suffix(".py")
+    package_dir = project_dir
+    for part in parts[:-1]:
+        package_dir = package_dir / part
+        package_dir.mkdir(exist_ok=True)
+        init = package_dir / "__init__.py"
+        if not init.exists():
+            init.write_text(f'"""The {part} package of this Packflow project."""\n', encoding="utf-8", newline="\n")
+    (project_dir / RENDERED_MODULE).replace(target)
+    return target
+
+
+def main():
+    try:
+        place_backend_module(Path.cwd(), BACKEND_MODULE)
+    except OSError as exc:
+        print(f"ERROR: inference_backend: could not create the backend module for {BACKEND_MODULE!r}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
