@@ -20,10 +20,15 @@ class UsageError(Exception):
 
 def read_text(path: Path, rel: str, limit: int) -> tuple[Optional[str], Optional[Finding]]:
     """A file's UTF-8 text, or the finding that says why it cannot be read."""
+    import stat
+
     try:
-        if path.is_dir():
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
             return None, finding("PF104", f"{rel} is a directory, not a file", rel)
-        size = path.stat().st_size
+        if not stat.S_ISREG(info.st_mode):
+            return None, finding("PF104", f"{rel} is not a regular file (a pipe, socket or device)", rel)
+        size = info.st_size
         if size > limit:
             return None, finding("PF104", f"{rel} is {size:,} bytes, over the {limit:,}-byte limit for this file", rel)
         data = path.read_bytes()
@@ -79,7 +84,14 @@ def load_project_config(project: Path) -> ProjectConfig:
     if problem:
         config.findings.append(problem)
         return config
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        config.findings.append(finding(
+            "PF201", f"{CONFIG_NAME} holds the character #x{exc.character:04x}, which YAML does not allow",
+            CONFIG_NAME, line, "Remove the control character, or write it as an escape inside a double-quoted string."))
+        return config
     try:
         node = loader.get_single_node()
         if node is not None and _expanded_size(node, {}) > MAX_ALIAS_EXPANSION:

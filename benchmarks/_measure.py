@@ -1,0 +1,59 @@
+"""Timing and peak-memory measurement of whole commands, shared by the benchmark scripts."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+VENV_BIN = Path(sys.executable).parent
+PACKFLOW = str(VENV_BIN / "packflow")
+COOKIECUTTER = str(VENV_BIN / "cookiecutter")
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_once(command, cwd, env=None, setup=None):
+    """Wall seconds and peak RSS (MiB) of one run; setup() runs first, untimed."""
+    if setup:
+        setup()
+    environment = dict(os.environ, **(env or {}))
+    start = time.perf_counter()
+    process = subprocess.Popen(command, cwd=cwd, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"benchmark command failed ({process.returncode}): {' '.join(map(str, command))}\n"
+                         f"{process.stderr.read().decode(errors='replace')[-2000:]}")
+    process.stderr.close()
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def measure(command, cwd, runs=5, env=None, setup=None):
+    """Median wall seconds and the largest peak RSS over several runs."""
+    results = [run_once(command, cwd, env, setup) for _ in range(runs)]
+    return statistics.median(r[0] for r in results), max(r[1] for r in results)
+
+
+def print_table(title, rows):
+    """Rows are dicts with label, seconds, rss and optionally size and peer (the label to compare with)."""
+    by_label = {row["label"]: row for row in rows}
+    print(f"\n## {title}\n")
+    print("| command | median s | peak RSS MiB | archive bytes | time vs peer | size vs peer |")
+    print("|---|---|---|---|---|---|")
+    for row in rows:
+        peer = by_label.get(row.get("peer"))
+        time_ratio = f"{row['seconds'] / peer['seconds']:.2f}x {peer['label']}" if peer else "-"
+        size_ratio = (f"{row['size'] / peer['size']:.2f}x" if peer and row.get("size") and peer.get("size") else "-")
+        size = f"{row['size']:,}" if row.get("size") else "-"
+        print(f"| {row['label']} | {row['seconds']:.3f} | {row['rss']:.0f} | {size} | {time_ratio} | {size_ratio} |")
+
+
+def fresh_dir(path: Path) -> Path:
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path

@@ -1,0 +1,41 @@
+"""Check and start-up time: `python -m packflow_export check` / `--help` against upstream `packflow validate` / `--help`.
+
+Run: .venv/bin/python benchmarks/bench_check.py [--runs N]
+"""
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from _measure import COOKIECUTTER, PACKFLOW, REPO, fresh_dir, measure, print_table
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=11)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        env = {"HOME": str(fresh_dir(work / "home"))}
+        measure([COOKIECUTTER, "--no-input", str(REPO)], work, 1, env)
+        project = work / "my-analytic"
+        ours = [sys.executable, "-m", "packflow_export"]
+        rows = [
+            ("packflow --help", [PACKFLOW, "--help"], None),
+            ("python -m packflow_export --help", ours + ["--help"], "packflow --help"),
+            ("packflow validate (fresh bake)", [PACKFLOW, "validate", str(project)], None),
+            ("python -m packflow_export check (fresh bake)", ours + ["check", str(project)],
+             "packflow validate (fresh bake)"),
+            ("python -m packflow_export check --json (fresh bake)", ours + ["check", "--json", str(project)],
+             "packflow validate (fresh bake)"),
+        ]
+        results = []
+        for label, command, peer in rows:
+            seconds, rss = measure(command, work, args.runs, env)
+            results.append({"label": label, "seconds": seconds, "rss": rss, "peer": peer})
+    print_table(f"Check and start-up (median of {args.runs})", results)
+
+
+if __name__ == "__main__":
+    main()
