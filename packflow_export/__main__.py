@@ -11,10 +11,12 @@ from typing import Optional, Sequence
 
 from . import __version__
 
-EXIT_OK, EXIT_BLOCKED, EXIT_USAGE, EXIT_CANNOT_WRITE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_OK, EXIT_BLOCKED, EXIT_USAGE, EXIT_CANNOT_WRITE = 0, 1, 2, 3
+EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TERMINATED = 70, 130, 143
 COMMANDS = ("check", "export", "verify")
 EPILOG = """exit codes: 0 ready/written/verified; 1 blocked by findings (or a bad archive);
-2 usage error or not a Packflow project; 3 cannot write the archive; 130 interrupted.
+2 usage error or not a Packflow project; 3 cannot write the archive; 70 internal error (a bug: please report it);
+130 interrupted (143 on SIGTERM).
 With no command, `export` runs: python -m packflow_export [PROJECT_PATH]."""
 
 
@@ -30,21 +32,43 @@ def _error(message: str) -> None:
     print(f"packflow_export: error: {message}", file=sys.stderr)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so every cleanup runs."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
 @contextlib.contextmanager
 def _handle_errors():
     """Turn known failures into one-line messages instead of tracebacks."""
+    import signal
+
     from .config import UsageError
 
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         yield
     except UsageError as exc:
         raise CommandError(str(exc), EXIT_USAGE) from None
+    except Terminated:
+        raise CommandError("terminated; nothing was left under the archive's name", EXIT_TERMINATED) from None
     except KeyboardInterrupt:
-        raise CommandError("interrupted", EXIT_INTERRUPTED) from None
+        raise CommandError("interrupted; nothing was left under the archive's name", EXIT_INTERRUPTED) from None
+    except CommandError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - last resort: a bug gets one line, the traceback on request
+        if os.environ.get("PACKFLOW_EXPORT_DEBUG"):
+            raise
+        raise CommandError(f"internal error: {type(exc).__name__}: {exc} (set PACKFLOW_EXPORT_DEBUG=1 for details)",
+                           EXIT_INTERNAL) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _add_check_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("project", nargs="?", default=".", metavar="PROJECT_PATH",
+    parser.add_argument("project", nargs="?", default=Path("."), type=Path, metavar="PROJECT_PATH",
                         help="the Packflow project folder (default: the current directory)")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of text")
     parser.add_argument("--strict", action="store_true", help="warnings block too")
@@ -65,6 +89,22 @@ def _make_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="report what blocks a release (default: the current directory)",
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_check_options(check)
+
+    export = commands.add_parser("export", help="check, then write {name}-{version}.zip and its .sha256 (the default command)",
+                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_check_options(export)
+    export.add_argument("-o", "--output-dir", type=Path, default=Path("."), metavar="DIR",
+                        help="where to write the archive (default: the current directory)")
+    export.add_argument("--force", action="store_true", help="overwrite an existing archive of the same name")
+    export.add_argument("--dry-run", action="store_true", help="list what would be packed; write nothing")
+    export.add_argument("--quiet", action="store_true", help="print only what blocks the export")
+    export.add_argument("--allow-secret", action="append", default=[], metavar="PATH",
+                        help="pack this project file even though it looks like a secret (repeatable)")
+
+    verify = commands.add_parser("verify", help="check an exported archive: CRCs, names, packflow.yaml, checksum, secrets",
+                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    verify.add_argument("archive", type=Path, metavar="ARCHIVE")
+    verify.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of text")
     return parser
 
 
@@ -114,7 +154,7 @@ def readiness(args):
     from .checks import run_checks
     from .config import load_policy
 
-    project = resolve_project(args.project if isinstance(args.project, Path) else Path(args.project))
+    project = resolve_project(args.project)
     policy = load_policy(args.policy)
     return run_checks(project, policy, strict=args.strict, run_tests=args.run_tests, test_timeout=args.test_timeout)
 
@@ -130,6 +170,115 @@ def cmd_check(args) -> int:
     return EXIT_OK if report.ok else EXIT_BLOCKED
 
 
+class Progress:
+    """A progress bar on stderr, only on a terminal and only once the export takes more than a moment."""
+
+    def __init__(self, total: int, stream=None):
+        import time
+
+        self.total, self.done, self.stream = max(total, 1), 0, stream or sys.stderr
+        self.clock = time.monotonic
+        self.started, self.shown, self.last = self.clock(), False, 0.0
+
+    def __call__(self, count: int) -> None:
+        self.done += count
+        now = self.clock()
+        if now - self.started < 0.5 or now - self.last < 0.1:
+            return
+        self.last, self.shown = now, True
+        filled = int(30 * self.done / self.total)
+        self.stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {100 * self.done // self.total:3d}% "
+                          f"{self.done / 2**20:,.0f}/{self.total / 2**20:,.0f} MiB")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.shown:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def cmd_export(args) -> int:
+    from .archive import ArchiveError
+    from .config import load_policy
+    from .exporter import describe_members, plan_export, write_plan
+
+    project = resolve_project(args.project)
+    output_dir = args.output_dir
+    if not output_dir.is_dir():
+        raise CommandError(f"output directory {output_dir} does not exist", EXIT_CANNOT_WRITE)
+    plan = plan_export(project, load_policy(args.policy), output_dir, strict=args.strict,
+                       allowed_secrets=set(args.allow_secret), run_tests=args.run_tests, test_timeout=args.test_timeout)
+    report = plan.report
+    if report.ok and args.dry_run:
+        plan.members = describe_members(plan.selection)
+    elif report.ok:
+        progress = None
+        if sys.stderr.isatty() and not (args.json or args.quiet):
+            progress = Progress(plan.selection.total_size)
+        try:
+            write_plan(plan, project, force=args.force, progress=progress)
+        except ArchiveError as exc:
+            raise CommandError(str(exc), EXIT_CANNOT_WRITE) from None
+        finally:
+            if progress:
+                progress.close()
+    if args.json:
+        import json
+
+        print(json.dumps(export_json(plan), ensure_ascii=False))
+    elif not args.quiet or not report.ok:
+        print_export(plan, quiet=args.quiet)
+    return EXIT_OK if report.ok else EXIT_BLOCKED
+
+
+def export_json(plan) -> dict:
+    data = plan.report.as_dict()
+    if plan.result:
+        data["archive"] = {"path": str(plan.result.path), "sha256": plan.result.sha256, "size": plan.result.size,
+                           "files": [vars(m) for m in plan.result.members]}
+    elif plan.members:
+        data["archive"] = {"path": str(plan.target), "sha256": None, "size": None,
+                           "files": [vars(m) for m in plan.members]}
+    else:
+        data["archive"] = None
+    return data
+
+
+def print_export(plan, quiet: bool = False) -> None:
+    if quiet:
+        plan.report.findings = [f for f in plan.report.findings if f.severity == "error"]
+    print_report(plan.report)
+    if plan.members:
+        total = sum(m.size for m in plan.members)
+        print(f"\nwould write {plan.target} with {len(plan.members)} file(s), {total:,} bytes before compression:")
+        for member in plan.members:
+            print(f"  {member.size:>14,}  {member.method:<8}  {member.name}")
+        stored = sum(m.size for m in plan.members if m.method == "stored")
+        print(f"  {total:>14,}  total ({stored:,} stored, {total - stored:,} deflated)")
+    if plan.result:
+        result = plan.result
+        print(f"wrote {result.path} ({len(result.members)} files, {result.size:,} bytes)")
+        print(f"sha256 {result.sha256}  {result.path.name}  (also in {result.path.name}.sha256)")
+
+
+def cmd_verify(args) -> int:
+    from .archive import verify_archive
+
+    if not args.archive.is_file():
+        raise CommandError(f"{args.archive}: no such archive", EXIT_USAGE)
+    result = verify_archive(args.archive)
+    if args.json:
+        import json
+
+        print(json.dumps(result.as_dict(), ensure_ascii=False))
+    else:
+        for problem in result.problems:
+            print(f"{args.archive.name}: {problem}")
+        verdict = "verified" if result.ok else f"{len(result.problems)} problem(s)"
+        print(f"{args.archive}: {result.members} member(s): {verdict}")
+    return EXIT_OK if result.ok else EXIT_BLOCKED
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "-V", "--version"):
@@ -137,7 +286,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     elif not argv:
         argv = ["export"]
     args = _make_parser().parse_args(argv)
-    handlers = {"check": cmd_check}
+    handlers = {"check": cmd_check, "export": cmd_export, "verify": cmd_verify}
     try:
         with _handle_errors():
             return handlers[args.command](args)

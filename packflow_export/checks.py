@@ -49,6 +49,7 @@ class Report:
     project: Path
     findings: list = field(default_factory=list)
     strict: bool = False
+    config_data: dict = field(default_factory=dict)
 
     def count(self, severity: str) -> int:
         return sum(1 for f in self.findings if f.severity == severity)
@@ -620,7 +621,7 @@ def run_checks(project: Path, policy: Policy, strict: bool = False, run_tests: b
     findings += check_git(project, data)
     if run_tests:
         findings += run_project_tests(project, test_timeout)
-    report = Report(project=project, strict=strict or policy.strict)
+    report = Report(project=project, strict=strict or policy.strict, config_data=data)
     for item in findings:
         level = policy.severity.get(item.code, item.severity)
         if level != "off":
