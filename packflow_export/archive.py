@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -122,12 +123,12 @@ def create_archive(files, target: Path, *, comment: bytes = b"", epoch: int = FI
         raise ArchiveError(f"{target} already exists; a release is immutable (use --force to overwrite)")
     date_time = time.gmtime(epoch)[:6]
     members = []
+    sidecar = target.with_name(target.name + ".sha256")
+    temp, committed = None, False
     try:
-        descriptor, temp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".partial", dir=target.parent)
-    except OSError as exc:
-        raise ArchiveError(f"cannot write in {target.parent}: {exc.strerror}") from None
-    temp = Path(temp_name)
-    try:
+        with _signals_held():  # an interrupt cannot land between creating the temp file and knowing its name
+            descriptor, temp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".partial", dir=target.parent)
+            temp = Path(temp_name)
         with os.fdopen(descriptor, "wb") as raw:
             with zipfile.ZipFile(raw, "w", allowZip64=True) as archive:
                 for item in files:
@@ -140,15 +141,35 @@ def create_archive(files, target: Path, *, comment: bytes = b"", epoch: int = FI
             raise ArchiveError(f"the written archive failed its own CRC test: {problem}")
         os.chmod(temp, 0o644)
         os.replace(temp, target)
-    except OSError as exc:
-        temp.unlink(missing_ok=True)
-        raise ArchiveError(f"cannot write {target}: {exc.strerror or exc}") from None
-    except BaseException:
-        temp.unlink(missing_ok=True)
+        committed = True
+        _fsync_directory(target.parent)
+        write_checksum(target, digest)
+    except BaseException as exc:
+        if temp is not None:
+            temp.unlink(missing_ok=True)
+        if committed:  # interrupted between the rename and the checksum: take the release back
+            target.unlink(missing_ok=True)
+            sidecar.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise ArchiveError(f"cannot write {target}: {exc.strerror or exc}") from None
         raise
-    _fsync_directory(target.parent)
-    write_checksum(target, digest)
     return ArchiveResult(target, digest, target.stat().st_size, members)
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """Hold SIGINT/SIGTERM for a few instructions; they are delivered when the block ends."""
+    import signal
+
+    held = {signal.SIGINT, signal.SIGTERM}
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _add_member(archive: zipfile.ZipFile, item, date_time: tuple, progress) -> Member:
