@@ -235,10 +235,10 @@ def export_json(plan) -> dict:
     data = plan.report.as_dict()
     if plan.result:
         data["archive"] = {"path": str(plan.result.path), "sha256": plan.result.sha256, "size": plan.result.size,
-                           "files": [vars(m) for m in plan.result.members]}
+                           "files": [m._asdict() for m in plan.result.members]}
     elif plan.members:
         data["archive"] = {"path": str(plan.target), "sha256": None, "size": None,
-                           "files": [vars(m) for m in plan.members]}
+                           "files": [m._asdict() for m in plan.members]}
     else:
         data["archive"] = None
     return data

@@ -11,9 +11,8 @@ import stat
 import tempfile
 import time
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Callable, Optional
+from typing import Callable, NamedTuple, Optional
 
 from . import __version__
 
@@ -35,19 +34,17 @@ class ArchiveError(Exception):
     """The archive cannot be written (exit 3)."""
 
 
-@dataclass
-class Member:
+class Member(NamedTuple):
     name: str
     size: int
     method: str  # "deflated" or "stored"
 
 
-@dataclass
-class ArchiveResult:
+class ArchiveResult(NamedTuple):
     path: Path
     sha256: str
     size: int
-    members: list = field(default_factory=list)
+    members: list
 
 
 def archive_name(name: str, version: str) -> str:
@@ -200,12 +197,16 @@ def file_sha256(path: Path) -> str:
 
 def _hash_and_test(path: Path) -> tuple:
     """The archive's sha256 and its CRC re-test, side by side on two cores (both release the GIL)."""
-    from concurrent.futures import ThreadPoolExecutor
+    import threading
 
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        digest = pool.submit(file_sha256, path)
-        problem = test_archive(path)
-        return digest.result(), problem
+    digest = []
+    hasher = threading.Thread(target=lambda: digest.append(file_sha256(path)), daemon=True)
+    hasher.start()
+    problem = test_archive(path)
+    hasher.join()
+    if not digest:
+        raise ArchiveError(f"cannot read back {path} to checksum it")
+    return digest[0], problem
 
 
 def _fsync_directory(folder: Path) -> None:
@@ -248,12 +249,14 @@ def test_archive(path: Path) -> Optional[str]:
 ARCHIVE_NAME = re.compile(r"(?P<name>[A-Za-z][A-Za-z0-9_]*)-(?P<version>[^/\\]+)\.zip")
 
 
-@dataclass
 class Verification:
-    archive: Path
-    problems: list = field(default_factory=list)
-    provenance: Optional[dict] = None
-    members: int = 0
+    """What verify found in one archive."""
+
+    def __init__(self, archive: Path):
+        self.archive = archive
+        self.problems: list = []
+        self.provenance: Optional[dict] = None
+        self.members = 0
 
     @property
     def ok(self) -> bool:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional
+from functools import lru_cache
+from typing import Iterable, NamedTuple, Optional
 
 from .config import CONFIG_NAME, Policy, ProjectConfig, load_project_config, read_text
 from .findings import Finding, finding
@@ -44,12 +44,13 @@ TEMPLATE_EXECUTE_FINGERPRINTS = frozenset({
 })
 
 
-@dataclass
 class Report:
-    project: Path
-    findings: list = field(default_factory=list)
-    strict: bool = False
-    config_data: dict = field(default_factory=dict)
+    """The findings over one project and whether they block a release."""
+
+    def __init__(self, project: Path, strict: bool = False, config_data: Optional[dict] = None):
+        self.project, self.strict = project, strict
+        self.config_data = config_data or {}
+        self.findings: list = []
 
     def count(self, severity: str) -> int:
         return sum(1 for f in self.findings if f.severity == severity)
@@ -373,10 +374,39 @@ def check_requirements(project: Path) -> Iterable[Finding]:
         yield finding("PF403", "packflow is not pinned to one version", rel, line)
 
 
-def _check_requirements_file(project: Path, path: Path, seen: dict, state: dict, visited: set, constraints: bool):
-    from packaging.requirements import InvalidRequirement, Requirement
-    from packaging.utils import canonicalize_name
+SIMPLE_PIN = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)\s*===?\s*([A-Za-z0-9][A-Za-z0-9.+!_-]*)")
 
+
+class ParsedRequirement(NamedTuple):
+    name: str
+    pinned: bool
+    marker: str
+    specifier: str
+    url: Optional[str]
+
+
+def normalized_name(name: str) -> str:
+    """PEP 503 normalisation, so `Scikit_Learn` and `scikit-learn` are one requirement."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def parse_requirement(text: str) -> ParsedRequirement:
+    """A requirement line: `name==version` directly (the common case, and cheap), anything else via packaging."""
+    simple = SIMPLE_PIN.fullmatch(text)
+    if simple and "*" not in simple[2]:
+        return ParsedRequirement(simple[1], True, "", text[len(simple[1]):].strip(), None)
+    from packaging.requirements import Requirement
+
+    requirement = Requirement(text)  # raises InvalidRequirement
+    pinned = bool(requirement.url) or (
+        len(requirement.specifier) == 1
+        and next(iter(requirement.specifier)).operator in ("==", "===")
+        and "*" not in str(requirement.specifier))
+    return ParsedRequirement(requirement.name, pinned, str(requirement.marker or ""), str(requirement.specifier),
+                             requirement.url)
+
+
+def _check_requirements_file(project: Path, path: Path, seen: dict, state: dict, visited: set, constraints: bool):
     rel = path.relative_to(project).as_posix()
     visited.add(path)
     text, problem = read_text(path, rel, 1024 * 1024)
@@ -398,8 +428,8 @@ def _check_requirements_file(project: Path, path: Path, seen: dict, state: dict,
             continue
         requirement_text = re.sub(r"\s--hash[= ]\S+", "", line).strip()
         try:
-            requirement = Requirement(requirement_text)
-        except InvalidRequirement as exc:
+            requirement = parse_requirement(requirement_text)
+        except ValueError as exc:  # packaging's InvalidRequirement is a ValueError
             if looks_local(requirement_text.split(";")[0].strip()):
                 yield finding("PF405", f"local path {requirement_text!r} will not exist where the package is deployed", rel, number)
             else:
@@ -408,12 +438,8 @@ def _check_requirements_file(project: Path, path: Path, seen: dict, state: dict,
         if requirement.url and requirement.url.startswith("file:"):
             yield finding("PF405", f"{requirement.name} points at {requirement.url!r}, a local file", rel, number)
             continue
-        name = canonicalize_name(requirement.name)
-        pinned = bool(requirement.url) or (
-            len(requirement.specifier) == 1
-            and next(iter(requirement.specifier)).operator in ("==", "===")
-            and "*" not in str(requirement.specifier))
-        key = (name, str(requirement.marker or ""), constraints)
+        name = normalized_name(requirement.name)
+        key = (name, requirement.marker, constraints)
         if key in seen:
             yield finding("PF406", f"{requirement.name} is listed again (first at {seen[key]})", rel, number)
         else:
@@ -421,9 +447,9 @@ def _check_requirements_file(project: Path, path: Path, seen: dict, state: dict,
         if constraints:
             continue
         if name == "packflow":
-            if state["packflow"] is None or pinned:
-                state["packflow"] = (pinned, (rel, number))
-        elif not pinned:
+            if state["packflow"] is None or requirement.pinned:
+                state["packflow"] = (requirement.pinned, (rel, number))
+        elif not requirement.pinned:
             yield finding("PF404", f"{requirement.name} is not pinned to one version ({requirement.specifier or 'any version'})", rel, number)
 
 
@@ -538,8 +564,9 @@ def defines_name(tree, name: str) -> bool:
 
 # Release hygiene (git) ----------------------------------------------------------------------------
 
+@lru_cache(maxsize=None)
 def git(project: Path, *args: str) -> Optional[str]:
-    """Output of a git command in the project, or None when git is missing or fails."""
+    """Output of a git command in the project, or None when git is missing or fails (asked once per run)."""
     import subprocess
 
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -41,15 +40,15 @@ def read_text(path: Path, rel: str, limit: int) -> tuple[Optional[str], Optional
         return None, finding("PF104", f"{rel} is not UTF-8 text (byte {exc.start} is invalid)", rel, line, "Save the file as UTF-8.")
 
 
-@dataclass
 class ProjectConfig:
-    """packflow.yaml as data, with the line of each top-level key for messages."""
+    """packflow.yaml as data, with the line of each top-level key (and its raw text) for messages."""
 
-    data: Any = None
-    lines: dict = field(default_factory=dict)
-    nested_lines: dict = field(default_factory=dict)
-    raw: dict = field(default_factory=dict)
-    findings: list = field(default_factory=list)
+    def __init__(self):
+        self.data: Any = None
+        self.lines: dict = {}
+        self.nested_lines: dict = {}
+        self.raw: dict = {}
+        self.findings: list = []
 
     def line_of(self, key: str, subkey: Optional[str] = None) -> Optional[int]:
         if subkey is not None:
@@ -124,16 +123,16 @@ def load_project_config(project: Path) -> ProjectConfig:
     return config
 
 
-@dataclass
 class Policy:
     """What an organisation requires of a release; edited as data in policy.yaml."""
 
-    strict: bool = False
-    severity: dict = field(default_factory=dict)
-    required_fields: list = field(default_factory=list)
-    allowed_licenses: list = field(default_factory=list)
-    license_markers: dict = field(default_factory=dict)
-    source: str = str(DEFAULT_POLICY)
+    def __init__(self, source: str = str(DEFAULT_POLICY)):
+        self.source = source
+        self.strict = False
+        self.severity: dict = {}
+        self.required_fields: list = []
+        self.allowed_licenses: list = []
+        self.license_markers: dict = {}
 
 
 POLICY_KEYS = {"strict", "severity", "required_fields", "allowed_licenses", "license_markers"}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -13,13 +12,15 @@ from .files import Selection, select_files
 from .findings import finding
 
 
-@dataclass
 class ExportPlan:
-    report: Report
-    selection: Optional[Selection] = None
-    target: Optional[Path] = None
-    members: list = field(default_factory=list)  # Member, for --dry-run
-    result: Optional[ArchiveResult] = None
+    """The export as it progresses: the report, then the file selection and target, then the result."""
+
+    def __init__(self, report: Report):
+        self.report = report
+        self.selection: Optional[Selection] = None
+        self.target: Optional[Path] = None
+        self.members: list = []  # Member, for --dry-run
+        self.result: Optional[ArchiveResult] = None
 
 
 def scan_for_secrets(selection: Selection, allowed: set) -> list:

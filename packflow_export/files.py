@@ -10,9 +10,8 @@ from __future__ import annotations
 import fnmatch
 import os
 import stat
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from .findings import Finding, finding
 
@@ -29,19 +28,20 @@ ENVIRONMENT_MARKERS = ("pyvenv.cfg", "conda-meta")
 IGNORE_FILES = (".gitignore", ".packflowignore")
 
 
-@dataclass(frozen=True)
-class SelectedFile:
+class SelectedFile(NamedTuple):
     name: str  # POSIX path inside the archive
     path: Path  # where to read the content
     size: int
     executable: bool
 
 
-@dataclass
 class Selection:
-    files: list = field(default_factory=list)
-    findings: list = field(default_factory=list)
-    excluded_dirs: list = field(default_factory=list)
+    """The files to pack (sorted by name), the folders pruned, and what the walk found on the way."""
+
+    def __init__(self):
+        self.files: list = []
+        self.findings: list = []
+        self.excluded_dirs: list = []
 
     @property
     def total_size(self) -> int:
@@ -89,6 +89,13 @@ class IgnoreRules:
         return decision
 
 
+def name_matcher(patterns):
+    """One compiled regex for several fnmatch patterns (one compile instead of one per pattern)."""
+    import re
+
+    return re.compile("|".join(fnmatch.translate(p) for p in patterns)).match
+
+
 def is_environment(path: Path) -> bool:
     return any((path / marker).exists() for marker in ENVIRONMENT_MARKERS)
 
@@ -98,7 +105,8 @@ def select_files(project: Path, normalized_name: str, output: Optional[Path] = N
     project = project.resolve()
     selection = Selection()
     rules = IgnoreRules()
-    never = archive_patterns(normalized_name)
+    excluded_dir_name = name_matcher(EXCLUDED_DIR_PATTERNS)
+    excluded_file_name = name_matcher(EXCLUDED_FILE_PATTERNS + archive_patterns(normalized_name))
     output_resolved = output.resolve() if output else None
 
     def walk(folder: Path, prefix: str) -> None:
@@ -128,7 +136,7 @@ def select_files(project: Path, normalized_name: str, output: Optional[Path] = N
                 selection.findings.append(finding("PF802", f"{rel} is not a regular file (pipe, socket or device): left out", rel))
 
     def excluded_dir(name: str, path: Path, rel: str) -> bool:
-        if name in EXCLUDED_DIRS or any(fnmatch.fnmatch(name, p) for p in EXCLUDED_DIR_PATTERNS) or is_environment(path) \
+        if name in EXCLUDED_DIRS or excluded_dir_name(name) or is_environment(path) \
                 or rules.ignored(rel, is_dir=True):
             selection.excluded_dirs.append(rel + "/")
             return True
@@ -136,7 +144,7 @@ def select_files(project: Path, normalized_name: str, output: Optional[Path] = N
 
     def add_file(rel: str, path: Path, info: os.stat_result) -> None:
         name = rel.rsplit("/", 1)[-1]
-        if any(fnmatch.fnmatch(name, p) for p in EXCLUDED_FILE_PATTERNS + never) or rules.ignored(rel, is_dir=False):
+        if excluded_file_name(name) or rules.ignored(rel, is_dir=False):
             return
         if output_resolved is not None and path.resolve() == output_resolved:
             return

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from typing import NamedTuple, Optional
 
 SEVERITIES = ("error", "warning", "info")
@@ -69,17 +68,21 @@ RULES = {
 }
 
 
-@dataclass
 class Finding:
-    code: str
-    severity: str
-    message: str
-    path: Optional[str] = None
-    line: Optional[int] = None
-    hint: Optional[str] = None
+    """One thing a check found: a rule's code, its severity (after the policy) and where."""
+
+    __slots__ = ("code", "severity", "message", "path", "line", "hint")
+
+    def __init__(self, code: str, severity: str, message: str, path: Optional[str] = None,
+                 line: Optional[int] = None, hint: Optional[str] = None):
+        self.code, self.severity, self.message = code, severity, message
+        self.path, self.line, self.hint = path, line, hint
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def __repr__(self) -> str:
+        return f"Finding({self.as_dict()!r})"
 
 
 def finding(code: str, message: str, path: Optional[str] = None, line: Optional[int] = None, hint: Optional[str] = None) -> Finding:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from functools import lru_cache
 from pathlib import PurePosixPath
 from typing import IO, Iterable, NamedTuple, Optional
 
@@ -71,15 +72,26 @@ def is_placeholder(value: bytes) -> bool:
     return len(set(core)) <= 3
 
 
+@lru_cache(maxsize=None)
+def _name_matchers() -> tuple:
+    """(allowed matcher, [(rule, base-name matcher, path matcher)]), compiled once: one regex per rule."""
+    def matcher(patterns):
+        return re.compile("|".join(fnmatch.translate(p) for p in patterns) or "(?!)").match
+
+    rules = [(rule.rule, matcher([p for p in rule.patterns if "/" not in p]), matcher([p for p in rule.patterns if "/" in p]))
+             for rule in NAME_RULES]
+    return matcher(NAME_ALLOWED), rules
+
+
 def name_rule(name: str) -> Optional[str]:
-    """The name rule a file matches, by its base name or its path."""
+    """The name rule a file matches, by its base name or its path (case-insensitively)."""
     base = PurePosixPath(name).name.lower()
-    path = name.lower()
-    if any(fnmatch.fnmatch(base, p) for p in NAME_ALLOWED):
+    allowed, rules = _name_matchers()
+    if allowed(base):
         return None
-    for rule in NAME_RULES:
-        if any(fnmatch.fnmatch(base, p) or ("/" in p and fnmatch.fnmatch(path, p)) for p in rule.patterns):
-            return rule.rule
+    for rule, by_base, by_path in rules:
+        if by_base(base) or by_path(name.lower()):
+            return rule
     return None
 
 
