@@ -10,10 +10,26 @@ import sys
 import time
 from pathlib import Path
 
-VENV_BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parent.parent
+WORK = REPO / "benchmarks" / ".work"
+VENV_BIN = WORK / "venv" / "bin"
+PYTHON = str(VENV_BIN / "python")
 PACKFLOW = str(VENV_BIN / "packflow")
 COOKIECUTTER = str(VENV_BIN / "cookiecutter")
-REPO = Path(__file__).resolve().parent.parent
+
+
+def prepare_environment() -> None:
+    """A venv with upstream packflow and this repository installed as a wheel, as users have them.
+
+    Both sides run from the same interpreter, so start-up costs compare fairly (an editable install would
+    add its import hook to every process).
+    """
+    if not Path(PYTHON).exists():
+        subprocess.run([sys.executable, "-m", "venv", str(WORK / "venv")], check=True)
+        subprocess.run([PYTHON, "-m", "pip", "install", "-q", "packflow==0.4.1", "cookiecutter", "numpy", str(REPO)],
+                       check=True, cwd=WORK)
+    subprocess.run([PYTHON, "-m", "pip", "install", "-q", "--force-reinstall", "--no-deps", str(REPO)], check=True,
+                   cwd=WORK)
 
 
 def run_once(command, cwd, env=None, setup=None):

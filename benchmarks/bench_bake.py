@@ -7,13 +7,14 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from _measure import COOKIECUTTER, PACKFLOW, REPO, fresh_dir, measure, print_table
+from _measure import COOKIECUTTER, PACKFLOW, PYTHON, REPO, fresh_dir, measure, prepare_environment, print_table
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
+    prepare_environment()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         home = fresh_dir(work / "home")

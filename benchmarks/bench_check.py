@@ -4,23 +4,23 @@ Run: .venv/bin/python benchmarks/bench_check.py [--runs N]
 """
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 
-from _measure import COOKIECUTTER, PACKFLOW, REPO, fresh_dir, measure, print_table
+from _measure import COOKIECUTTER, PACKFLOW, PYTHON, REPO, fresh_dir, measure, prepare_environment, print_table
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=11)
     args = parser.parse_args()
+    prepare_environment()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         env = {"HOME": str(fresh_dir(work / "home"))}
         measure([COOKIECUTTER, "--no-input", str(REPO)], work, 1, env)
         project = work / "my-analytic"
-        ours = [sys.executable, "-m", "packflow_export"]
+        ours = [PYTHON, "-m", "packflow_export"]
         rows = [
             ("packflow --help", [PACKFLOW, "--help"], None),
             ("python -m packflow_export --help", ours + ["--help"], "packflow --help"),

@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _measure import COOKIECUTTER, PACKFLOW, REPO, fresh_dir, measure, print_table
+from _measure import COOKIECUTTER, PACKFLOW, PYTHON, REPO, fresh_dir, measure, prepare_environment, print_table
 
 ARCHIVE = "my_analytic-0.1.0.zip"
 
@@ -25,13 +25,12 @@ def bake(work: Path, env: dict) -> Path:
 
 
 def add_weights(project: Path) -> None:
-    import numpy
-
     with (project / "weights.bin").open("wb") as handle:
         for _ in range(128):
             handle.write(os.urandom(8 << 20))
-    values = numpy.random.default_rng(0).integers(0, 256, size=64 << 20, dtype=numpy.int32)
-    values.tofile(project / "embeddings.int32")
+    script = ("import numpy, sys; numpy.random.default_rng(0).integers(0, 256, size=64 << 20, dtype=numpy.int32)"
+              ".tofile(sys.argv[1])")
+    subprocess.run([PYTHON, "-c", script, str(project / "embeddings.int32")], check=True)
     for index in range(2000):
         folder = project / "assets" / f"group{index // 100:02d}" / f"sub{index % 10}"
         folder.mkdir(parents=True, exist_ok=True)
@@ -40,14 +39,14 @@ def add_weights(project: Path) -> None:
 
 def add_virtualenvs(project: Path) -> None:
     for name in (".venv", "env"):
-        subprocess.run([sys.executable, "-m", "venv", str(project / name)], check=True)
+        subprocess.run([PYTHON, "-m", "venv", str(project / name)], check=True)
     gitignore = project / ".gitignore"
     gitignore.write_text("".join(line for line in gitignore.read_text().splitlines(True) if line.strip() != "env/"))
 
 
 def run_fixture(label: str, project: Path, work: Path, runs: int, zip_runs: int, env: dict) -> list:
     out = work / f"out-{label}"
-    ours = [sys.executable, "-m", "packflow_export", "export", str(project), "-o", str(out), "--quiet"]
+    ours = [PYTHON, "-m", "packflow_export", "export", str(project), "-o", str(out), "--quiet"]
     peers = [
         ("upstream packflow export", [PACKFLOW, "export", str(project)], runs, None),
         ("packflow_export export", ours, runs, "upstream packflow export"),
@@ -70,11 +69,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3, help="runs of each export (median reported)")
     parser.add_argument("--zip-runs", type=int, default=1, help="runs of zip -r (slow on the weights fixture)")
-    parser.add_argument("--fixtures", default="abc")
+    parser.add_argument("--fixtures", default="acb", help="which fixtures, in order (the weights fixture last: its writeback slows later fsyncs)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(dir=REPO / "benchmarks" if (REPO / "benchmarks").is_dir() else None) as tmp:
+    prepare_environment()
+    with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        env = {"HOME": str(fresh_dir(work / "home")), "PYTHONPATH": str(REPO)}
+        env = {"HOME": str(fresh_dir(work / "home"))}
         rows = []
         for label in args.fixtures:
             folder = fresh_dir(work / label)

@@ -19,6 +19,8 @@ from . import __version__
 BUFFER_BYTES = 1 << 20
 SAMPLE_BYTES = 1 << 16
 DEFLATE_LEVEL = 1  # ISA-L level 1: fastest level with a useful ratio; fixed, so archives are reproducible
+DEFLATE_BLOCK_BYTES = 1 << 20  # fixed: the archive's bytes depend on it
+DEFLATE_THREADS = max(1, min(4, os.cpu_count() or 1))
 STORE_RATIO = 0.95  # deflate only when the sample shrinks below this
 FIXED_DATE_EPOCH = 315532800  # 1980-01-01T00:00:00Z, the earliest date a zip can hold
 ZIP64_FILE_BYTES = (1 << 32) - (1 << 24)
@@ -90,14 +92,57 @@ def choose_method(path: Path, size: int) -> str:
     return "deflated" if shrunk < STORE_RATIO * len(sample) else "stored"
 
 
-def _use_fast_deflate(handle) -> None:
-    """Give a zipfile write handle the faster deflater: zipfile has no public hook for its compressor.
+class BlockDeflater:
+    """A compressobj that deflates fixed 1 MiB blocks, on worker threads once a file spans several blocks.
 
-    The deflate stream is the same format either way; if a future Python renames the attribute, zlib is used.
+    Each block is compressed on its own and ends with a sync flush (the last with finish), so the blocks join
+    into one valid raw deflate stream whose bytes depend only on the content, never on the number of threads.
     """
-    deflate = _deflater()
-    if hasattr(handle, "_compressor") and deflate.__name__ != "zlib":
-        handle._compressor = deflate.compressobj(DEFLATE_LEVEL, deflate.DEFLATED, -15)
+
+    def __init__(self):
+        self._deflate = _deflater()
+        self._buffer = bytearray()
+        self._pending: list = []
+        self._pool = None
+
+    def _block(self, data: bytes, final: bool) -> bytes:
+        deflate = self._deflate
+        compressor = deflate.compressobj(DEFLATE_LEVEL, deflate.DEFLATED, -15)
+        return compressor.compress(data) + compressor.flush(deflate.Z_FINISH if final else deflate.Z_SYNC_FLUSH)
+
+    def compress(self, data) -> bytes:
+        self._buffer += data
+        output = []
+        while len(self._buffer) > DEFLATE_BLOCK_BYTES:
+            block = bytes(self._buffer[:DEFLATE_BLOCK_BYTES])
+            del self._buffer[:DEFLATE_BLOCK_BYTES]
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._pool = ThreadPoolExecutor(max_workers=DEFLATE_THREADS)
+            self._pending.append(self._pool.submit(self._block, block, False))
+            while self._pending and (self._pending[0].done() or len(self._pending) > 2 * DEFLATE_THREADS):
+                output.append(self._pending.pop(0).result())
+        return b"".join(output)
+
+    def flush(self, mode=None) -> bytes:
+        output = [future.result() for future in self._pending]
+        output.append(self._block(bytes(self._buffer), final=True))
+        self._pending, self._buffer = [], bytearray()
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+        return b"".join(output)
+
+
+def _use_fast_deflate(handle) -> None:
+    """Give a zipfile write handle the block deflater: zipfile has no public hook for its compressor.
+
+    The member is a standard deflate stream either way; if a future Python renames the attribute, zipfile's
+    own zlib compressor is used (correct, slower, and with different bytes).
+    """
+    if hasattr(handle, "_compressor"):
+        handle._compressor = BlockDeflater()
 
 
 def provenance(epoch: int, git_commit: Optional[str], git_dirty: Optional[bool]) -> bytes:
@@ -132,8 +177,7 @@ def create_archive(files, target: Path, *, comment: bytes = b"", epoch: int = FI
                     members.append(_add_member(archive, item, date_time, progress))
                 archive.comment = comment
             raw.flush()
-            os.fsync(raw.fileno())
-        digest, problem = _hash_and_test(temp)
+            digest, problem = _hash_and_test(temp, sync=raw.fileno())
         if problem:
             raise ArchiveError(f"the written archive failed its own CRC test: {problem}")
         os.chmod(temp, 0o644)
@@ -195,17 +239,30 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _hash_and_test(path: Path) -> tuple:
-    """The archive's sha256 and its CRC re-test, side by side on two cores (both release the GIL)."""
+def _hash_and_test(path: Path, sync: Optional[int] = None) -> tuple:
+    """The archive's sha256, its CRC re-test and its fsync, side by side (each releases the GIL)."""
     import threading
 
-    digest = []
-    hasher = threading.Thread(target=lambda: digest.append(file_sha256(path)), daemon=True)
-    hasher.start()
+    digest, errors = [], []
+
+    def in_background(work):
+        def run():
+            try:
+                work()
+            except OSError as exc:
+                errors.append(exc)
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        return thread
+
+    threads = [in_background(lambda: digest.append(file_sha256(path)))]
+    if sync is not None:
+        threads.append(in_background(lambda: os.fsync(sync)))
     problem = test_archive(path)
-    hasher.join()
-    if not digest:
-        raise ArchiveError(f"cannot read back {path} to checksum it")
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
     return digest[0], problem
 
 
