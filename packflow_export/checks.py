@@ -576,9 +576,15 @@ def git(project: Path, *args: str) -> Optional[str]:
     return result.stdout if result.returncode == 0 else None
 
 
+def in_git(project: Path) -> bool:
+    """Whether the project is part of a git work tree (and not a folder that work tree ignores)."""
+    return git(project, "rev-parse", "--is-inside-work-tree") == "true\n" and \
+        git(project, "check-ignore", "-q", CONFIG_NAME) is None
+
+
 def check_git(project: Path, data: dict) -> Iterable[Finding]:
     """Uncommitted changes and the release tag; skipped silently outside a git work tree."""
-    if git(project, "rev-parse", "--is-inside-work-tree") != "true\n":
+    if not in_git(project):
         return
     status = git(project, "status", "--porcelain", "--", ".")
     if status:

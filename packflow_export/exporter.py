@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Optional
 
 from .archive import ArchiveResult, Member, archive_name, choose_method, create_archive, provenance, source_date_epoch
-from .checks import Report, git, run_checks
+from .checks import Report, git, in_git, run_checks
 from .config import Policy
 from .files import Selection, select_files
 from .findings import finding
@@ -80,7 +80,7 @@ def describe_members(selection: Selection) -> list:
 
 def write_plan(plan: ExportPlan, project: Path, *, force: bool = False, progress=None) -> ArchiveResult:
     epoch = source_date_epoch()
-    commit = git(project, "rev-parse", "HEAD")
+    commit = git(project, "rev-parse", "HEAD") if in_git(project) else None
     dirty = bool(git(project, "status", "--porcelain", "--", ".")) if commit else None
     comment = provenance(epoch, commit.strip() if commit else None, dirty)
     plan.result = create_archive(plan.selection.files, plan.target, comment=comment, epoch=epoch, force=force,

@@ -598,3 +598,12 @@ def test_property_config_check_is_at_least_as_strict_as_upstream(project, config
         upstream_accepts = False
     if not config_errors:
         assert upstream_accepts, config
+
+
+def test_project_ignored_by_an_enclosing_repository_gets_no_git_findings(project):
+    git(project.parent, "init", "-q")
+    (project.parent / ".gitignore").write_text(f"/{project.name}/\n")
+    git(project.parent, "add", ".gitignore")
+    git(project.parent, "commit", "-qm", "outer")
+    _, report = check_json(project)
+    assert not codes(report) & {"PF601", "PF602", "PF603"}
