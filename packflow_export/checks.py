@@ -52,6 +52,14 @@ class Report:
         self.config_data = config_data or {}
         self.findings: list = []
 
+    def add(self, findings: Iterable[Finding], policy) -> None:
+        """Record findings at the severity the policy gives their rule; `off` drops them."""
+        for item in findings:
+            level = policy.severity.get(item.code, item.severity)
+            if level != "off":
+                item.severity = level
+                self.findings.append(item)
+
     def count(self, severity: str) -> int:
         return sum(1 for f in self.findings if f.severity == severity)
 
@@ -655,9 +663,5 @@ def run_checks(project: Path, policy: Policy, strict: bool = False, run_tests: b
     if run_tests:
         findings += run_project_tests(project, test_timeout)
     report = Report(project=project, strict=strict or policy.strict, config_data=data)
-    for item in findings:
-        level = policy.severity.get(item.code, item.severity)
-        if level != "off":
-            item.severity = level
-            report.findings.append(item)
+    report.add(findings, policy)
     return report

@@ -63,12 +63,7 @@ def plan_export(project: Path, policy: Policy, output_dir: Path, *, strict: bool
     target = Path(output_dir).resolve() / archive_name(data["name"], data["version"])
     plan.target = target
     plan.selection = select_files(project, data["name"].replace("-", "_"), output=target)
-    extra = plan.selection.findings + scan_for_secrets(plan.selection, set(allowed_secrets))
-    for item in extra:
-        level = policy.severity.get(item.code, item.severity)
-        if level != "off":
-            item.severity = level
-            report.findings.append(item)
+    report.add(plan.selection.findings + scan_for_secrets(plan.selection, set(allowed_secrets)), policy)
     return plan
 
 
