@@ -1,11 +1,13 @@
-"""Finish the rendered project: put the backend module where inference_backend says it lives."""
+"""Finish the rendered project: the backend module where inference_backend says, and only the chosen CI."""
 
 import json
 import sys
 from pathlib import Path
 
 BACKEND_MODULE = json.loads(r'''{{ cookiecutter.__backend_module | tojson }}''')
+CI = json.loads(r'''{{ cookiecutter.ci | tojson }}''')
 RENDERED_MODULE = Path("_inference_backend.py")
+CI_FILES = {"github": [Path(".github")], "gitlab": [Path(".gitlab-ci.yml")]}
 
 
 def place_backend_module(project_dir, module):
@@ -23,9 +25,25 @@ def place_backend_module(project_dir, module):
     return target
 
 
+def keep_chosen_ci(project_dir, chosen):
+    """Remove the CI files of every system but the chosen one."""
+    import shutil
+
+    for system, paths in CI_FILES.items():
+        if system == chosen:
+            continue
+        for path in paths:
+            target = project_dir / path
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+
+
 def main():
     try:
         place_backend_module(Path.cwd(), BACKEND_MODULE)
+        keep_chosen_ci(Path.cwd(), CI)
     except OSError as exc:
         print(f"ERROR: inference_backend: could not create the backend module for {BACKEND_MODULE!r}: {exc}", file=sys.stderr)
         return 1

@@ -75,3 +75,61 @@ def codes(report: dict, severity: str | None = None) -> set:
 
 def load_yaml(path: Path):
     return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+WHEELHOUSE = Path(os.environ.get("PACKFLOW_TEST_WHEELHOUSE", Path(sys.prefix) / "wheelhouse"))
+OFFLINE_PIP = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(WHEELHOUSE), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+
+
+@pytest.fixture(scope="session")
+def wheelhouse() -> Path:
+    """Runtime dependencies as wheels, downloaded by the README's test command, so installs here need no network."""
+    assert list(WHEELHOUSE.glob("PyYAML-*.whl")) or list(WHEELHOUSE.glob("pyyaml-*.whl")), (
+        f"no wheelhouse at {WHEELHOUSE}: run the README's test command, which downloads it")
+    return WHEELHOUSE
+
+
+def build_wheel(source: Path, out: Path) -> Path:
+    """`python -m build --wheel` of a source tree (no isolation: setuptools comes from the test venv)."""
+    out.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(source)],
+                            capture_output=True, text=True, timeout=300, cwd=out)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    (wheel,) = out.glob("packflow_export-*.whl")
+    return wheel
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory) -> Path:
+    return build_wheel(REPO, tmp_path_factory.mktemp("wheel"))
+
+
+def clean_venv(path: Path, *requirements, wheelhouse: Path) -> Path:
+    """A virtualenv holding only `requirements` and their dependencies, installed offline; returns its bin folder."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True, timeout=120)
+    python = path / "bin" / "python"
+    result = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-index",
+                             "--find-links", str(wheelhouse), *map(str, requirements)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return path / "bin"
+
+
+def template_copy(destination: Path) -> Path:
+    """The template's files (tracked, or new and not ignored) copied as a fresh git repository."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                            capture_output=True, text=True, check=True).stdout.split("\0")
+    for name in filter(None, listed):
+        source = REPO / name
+        if source.is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
+    git_commit_all(destination, "template")
+    return destination
+
+
+def git_commit_all(folder: Path, message: str) -> None:
+    if not (folder / ".git").exists():
+        subprocess.run(["git", "init", "-q"], cwd=folder, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=folder, check=True)
+    subprocess.run(["git", "commit", "-qm", message], cwd=folder, check=True, capture_output=True)

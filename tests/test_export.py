@@ -48,7 +48,7 @@ def test_default_bake_exports_the_project_files_at_the_root(project):
     assert result.returncode == 0, result.stdout + result.stderr
     archive = project.parent / ARCHIVE
     assert sorted(names_in(archive)) == names_in(archive)
-    assert set(names_in(archive)) == {".gitignore", "LICENSE.txt", "MODEL_CARD.md", "README.md", "inference.py",
+    assert set(names_in(archive)) == {".github/workflows/packflow.yml", ".gitignore", "LICENSE.txt", "MODEL_CARD.md", "README.md", "inference.py",
                                       "packflow.yaml", "requirements.txt", "test_inference.py", "validate.py"}
     sidecar = project.parent / (ARCHIVE + ".sha256")
     check = subprocess.run(["sha256sum", "-c", sidecar.name], cwd=project.parent, capture_output=True, text=True)
@@ -370,10 +370,10 @@ def exported(project, tmp_path) -> Path:
 
 def test_verify_good_archive(exported):
     code, result = verify(exported)
-    assert code == 0 and result["ok"] and result["members"] == 9
+    assert code == 0 and result["ok"] and result["members"] == 10
     assert result["provenance"]["tool"].startswith("packflow_export ")
     human = run_cli("verify", exported)
-    assert human.returncode == 0 and human.stdout.strip().endswith("9 member(s): verified")
+    assert human.returncode == 0 and human.stdout.strip().endswith("10 member(s): verified")
 
 
 def test_verify_tampered_member_and_checksum(exported):

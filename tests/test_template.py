@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 
 from conftest import COOKIECUTTER_JSON, REPO, bake, load_yaml
 
-EXPECTED_FILES = {".gitignore", "LICENSE.txt", "MODEL_CARD.md", "README.md", "inference.py", "packflow.yaml",
+EXPECTED_FILES = {".github/workflows/packflow.yml", ".gitignore", "LICENSE.txt", "MODEL_CARD.md", "README.md", "inference.py", "packflow.yaml",
                   "requirements.txt", "test_inference.py", "validate.py"}
-JINJA_LEFTOVER = re.compile(r"{{|}}|{%|%}|{#|#}|cookiecutter\.")
+JINJA_LEFTOVER = re.compile(r"(?<!\$){{|{%|%}|{#|#}|cookiecutter\.")  # `${{ }}` is GitHub Actions syntax
 PACKFLOW_CLI = Path(sys.executable).with_name("packflow")
 
 

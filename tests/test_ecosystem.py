@@ -1,0 +1,162 @@
+"""Native to the tools teams use: generated CI, pre-commit, cruft updates, and an organisation's fork."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import (COOKIECUTTER_JSON, OFFLINE_PIP, REPO, bake, build_wheel, clean_venv, git_commit_all, load_yaml,
+                      run_cli, template_copy)
+
+BIN = Path(sys.executable).parent
+CI_FILES = {"github": {".github/workflows/packflow.yml"}, "gitlab": {".gitlab-ci.yml"}, "none": set()}
+SCHEMAS = {"github": "vendor.github-workflows", "gitlab": "vendor.gitlab-ci"}
+
+
+def run(command, cwd, env=None, timeout=300):
+    return subprocess.run(list(map(str, command)), cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ, **(env or {})))
+
+
+# Generated CI ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("ci", COOKIECUTTER_JSON["ci"])
+def test_generated_ci_files_and_schemas(tmp_path, ci):
+    project = bake(tmp_path, ci=ci)
+    present = {p.relative_to(project).as_posix() for p in project.rglob("*") if p.is_file()
+               and (".github" in p.parts or p.name == ".gitlab-ci.yml")}
+    assert present == CI_FILES[ci]
+    for name in CI_FILES[ci]:
+        text = (project / name).read_text()
+        assert not re.search(r"(?<!\$){{|{%|%}|cookiecutter\.", text)
+        assert "packflow_export check . --run-tests" in text and "packflow_export export . --output-dir dist" in text
+        assert "python -m pytest" in text and 'v$version' in text
+        validated = run([BIN / "check-jsonschema", "--builtin-schema", SCHEMAS[ci], project / name], project)
+        assert validated.returncode == 0, validated.stdout + validated.stderr
+    if ci == "github":
+        workflow = load_yaml(project / ".github/workflows/packflow.yml")
+        assert workflow["env"]["PYTHON_VERSION"] == "{}.{}".format(*sys.version_info[:2])
+        release = workflow["jobs"]["release"]
+        assert release["permissions"] == {"contents": "write"}
+        assert "dist/*.zip.sha256" in release["steps"][-1]["run"]
+    if ci == "gitlab":
+        pipeline = load_yaml(project / ".gitlab-ci.yml")
+        assert pipeline["release"]["artifacts"]["paths"] == ["dist/*.zip", "dist/*.zip.sha256"]
+        assert pipeline["release"]["rules"] == [{"if": "$CI_COMMIT_TAG =~ /^v/"}]
+
+
+@pytest.mark.skipif(shutil.which("actionlint") is None, reason="actionlint is not installed (no wheel for it here)")
+def test_github_workflow_passes_actionlint(tmp_path):
+    project = bake(tmp_path, ci="github")
+    result = run(["actionlint", project / ".github/workflows/packflow.yml"], project)
+    assert result.returncode == 0, result.stdout
+
+
+def test_generated_readme_first_screen_gives_the_next_three_commands(default_bake):
+    lines = (default_bake / "README.md").read_text().splitlines()[:25]
+    block = lines[lines.index("## Next steps") + 2: lines.index("## Next steps") + 7]
+    commands = [line for line in block if line.startswith("python -m ")]
+    assert len(commands) == 3
+    assert "pip install -r requirements.txt" in commands[0] and "pytest" in commands[1]
+    assert commands[2].startswith("python -m packflow_export")
+
+
+# pre-commit ------------------------------------------------------------------------------------------
+
+def test_pre_commit_hook_definition():
+    (hook,) = load_yaml(REPO / ".pre-commit-hooks.yaml")
+    assert hook["id"] == "packflow-check" and hook["language"] == "python" and hook["pass_filenames"] is False
+    assert hook["entry"] == "packflow-export check"
+
+
+@pytest.mark.slow
+def test_pre_commit_try_repo_runs_the_check(project, tmp_path, wheelhouse):
+    hook_repository = template_copy(tmp_path / "template")
+    git_commit_all(project, "project")
+    env = dict(OFFLINE_PIP, PRE_COMMIT_HOME=str(tmp_path / "pre-commit-home"))
+    command = [BIN / "pre-commit", "try-repo", hook_repository, "packflow-check", "--all-files"]
+    passed = run(command, project, env)
+    assert passed.returncode == 0, passed.stdout[-3000:] + passed.stderr[-3000:]
+    assert "packflow readiness check" in passed.stdout and "Passed" in passed.stdout
+    (project / "requirements.txt").write_text("numpy==2.1.0\n")
+    git_commit_all(project, "drop packflow")
+    failed = run(command, project, env)
+    assert failed.returncode == 1 and "PF402" in failed.stdout
+
+
+# cruft -----------------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_cruft_create_check_and_update(tmp_path):
+    template = template_copy(tmp_path / "template")
+    created = run([BIN / "cruft", "create", template, "--no-input", "--output-dir", tmp_path / "out"], tmp_path)
+    assert created.returncode == 0, created.stderr
+    project = tmp_path / "out" / "my-analytic"
+    assert json.loads((project / ".cruft.json").read_text())["template"] == str(template)
+    git_commit_all(project, "created with cruft")
+    assert run([BIN / "cruft", "check"], project).returncode == 0
+    readme = template / "{{cookiecutter.__project_folder}}" / "README.md"
+    readme.write_text(readme.read_text() + "\nTemplate change: the release checklist moved to CONTRIBUTING.\n")
+    git_commit_all(template, "a later template change")
+    assert run([BIN / "cruft", "check"], project).returncode == 1
+    updated = run([BIN / "cruft", "update", "--skip-apply-ask"], project)
+    assert updated.returncode == 0, updated.stdout + updated.stderr
+    assert (project / "README.md").read_text().endswith("Template change: the release checklist moved to CONTRIBUTING.\n")
+    assert not list(project.rglob("*.rej"))
+    git_commit_all(project, "updated with cruft")
+    assert run([BIN / "cruft", "check"], project).returncode == 0
+
+
+# An organisation's fork ------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_fork_changes_defaults_and_policy_by_data_alone(tmp_path, wheelhouse):
+    fork = template_copy(tmp_path / "fork")
+    settings = json.loads((fork / "cookiecutter.json").read_text())
+    settings["organization"] = "Acme Analytics"
+    settings["maintainers"] = "ml-team@acme.example"
+    settings["license"] = ["Apache-2.0", "Proprietary"]
+    settings["__template_repository"] = "https://git.acme.example/ml/packflow-template"
+    (fork / "cookiecutter.json").write_text(json.dumps(settings, indent=2) + "\n")
+    policy = fork / "packflow_export" / "policy.yaml"
+    policy.write_text(policy.read_text().replace("required_fields: []", "required_fields: [classification]")
+                      .replace("allowed_licenses: []", "allowed_licenses: [Apache-2.0, Proprietary]"))
+    changed = run(["git", "diff", "--name-only"], fork).stdout.split()
+    assert sorted(changed) == ["cookiecutter.json", "packflow_export/policy.yaml"]  # data only, no Python
+    git_commit_all(fork, "Acme defaults and policy")
+
+    project = _bake_from(fork, tmp_path / "baked")
+    config = load_yaml(project / "packflow.yaml")
+    assert config["extra"]["organization"] == "Acme Analytics" and config["extra"]["license"] == "Apache-2.0"
+    assert config["maintainers"] == ["ml-team@acme.example"]
+    assert "Apache License" in (project / "LICENSE.txt").read_text()
+    assert "git.acme.example/ml/packflow-template" in (project / "README.md").read_text()
+
+    bin_dir = clean_venv(tmp_path / "venv", build_wheel(fork, tmp_path / "dist"), wheelhouse=wheelhouse)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    installed = subprocess.run([bin_dir / "packflow-export", "check", project, "--json"], capture_output=True,
+                               text=True, env=env)
+    via_flag = run_cli("check", project, "--json", "--policy", policy)
+    for result in (installed, via_flag):
+        report = json.loads(result.stdout)
+        assert result.returncode == 1
+        assert [f["code"] for f in report["findings"] if f["severity"] == "error"] == ["PF214"]
+    text = (project / "packflow.yaml").read_text()
+    (project / "packflow.yaml").write_text(text.replace("extra:\n", "extra:\n  classification: \"internal\"\n"))
+    assert subprocess.run([bin_dir / "packflow-export", "check", project], capture_output=True, env=env).returncode == 0
+    assert run_cli("check", project, "--policy", policy).returncode == 0
+    assert run_cli("check", project).returncode == 0  # the upstream template's own policy requires nothing extra
+
+
+def _bake_from(template: Path, output: Path) -> Path:
+    output.mkdir(parents=True)
+    result = run([BIN / "cookiecutter", "--no-input", "-o", output, template], output, {"HOME": str(output)})
+    assert result.returncode == 0, result.stderr
+    return output / "my-analytic"
