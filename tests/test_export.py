@@ -428,3 +428,42 @@ def test_verify_name_version_mismatch_and_missing_config(exported, tmp_path):
 def test_verify_missing_archive_is_exit_2(tmp_path):
     result = run_cli("verify", tmp_path / "none.zip")
     assert result.returncode == 2 and "no such archive" in result.stderr
+
+
+def run_with_tty_stderr(args, env):
+    """Run the CLI with stderr on a pseudo-terminal (stdout a pipe) and return (exit code, what the terminal saw)."""
+    import pty
+    import select
+
+    leader, follower = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "packflow_export", *map(str, args)], env=env,
+                               stdout=subprocess.PIPE, stderr=follower, stdin=subprocess.DEVNULL)
+    os.close(follower)
+    seen = b""
+    while True:
+        ready, _, _ = select.select([leader], [], [], 1)
+        if ready:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        elif process.poll() is not None:
+            break
+    process.wait(timeout=120)
+    os.close(leader)
+    return process.returncode, seen.decode(errors="replace")
+
+
+@pytest.mark.slow
+def test_progress_bar_only_on_a_terminal_and_not_with_quiet(project, tmp_path, big_file):
+    os.link(big_file, project / "weights.bin")
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    code, terminal = run_with_tty_stderr(["export", project, "-o", tmp_path], env)
+    assert code == 0 and "%" in terminal and "MiB" in terminal and "[#" in terminal
+    code, terminal = run_with_tty_stderr(["export", project, "-o", tmp_path, "--force", "--quiet"], env)
+    assert code == 0 and "MiB" not in terminal
+    piped = export(project, "-o", tmp_path, "--force", env={})
+    assert piped.returncode == 0 and "MiB" not in piped.stderr
