@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from functools import lru_cache
+from pathlib import Path
 from typing import Iterable, NamedTuple, Optional
 
 from .config import CONFIG_NAME, Policy, ProjectConfig, load_project_config, read_text

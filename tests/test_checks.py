@@ -67,7 +67,7 @@ def test_human_output_is_linter_style(project):
     assert any(line.startswith("    hint: ") for line in lines)
 
 
-def test_colour_only_on_a_tty(project):
+def test_colour_only_on_a_tty(project, monkeypatch):
     from packflow_export.__main__ import print_report
     from packflow_export.checks import run_checks
     from packflow_export.config import load_policy
@@ -84,7 +84,7 @@ def test_colour_only_on_a_tty(project):
 
     report = run_checks(project, load_policy())
     terminal = Terminal()
-    os.environ.pop("NO_COLOR")
+    monkeypatch.delenv("NO_COLOR")
     print_report(report, terminal)
     assert "\033[33mwarning\033[0m" in "".join(terminal.parts)
 
