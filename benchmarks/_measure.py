@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import os
 import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,6 +33,21 @@ def prepare_environment() -> None:
                        check=True, cwd=WORK)
     subprocess.run([PYTHON, "-m", "pip", "install", "-q", "--force-reinstall", "--no-deps", str(REPO)], check=True,
                    cwd=WORK)
+
+
+def benchmark_parser(doc: str, runs: int) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=runs, help="runs of each command (the median is reported)")
+    return parser
+
+
+@contextlib.contextmanager
+def workspace():
+    """The benchmark venv up to date, and a temporary folder with its own HOME: yields (folder, env)."""
+    prepare_environment()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        yield work, {"HOME": str(fresh_dir(work / "home"))}
 
 
 def run_once(command, cwd, env=None, setup=None):

@@ -3,22 +3,12 @@
 Run: .venv/bin/python benchmarks/bench_bake.py [--runs N]
 """
 
-import argparse
-import tempfile
-from pathlib import Path
-
-from _measure import COOKIECUTTER, PACKFLOW, PYTHON, REPO, fresh_dir, measure, prepare_environment, print_table
+from _measure import COOKIECUTTER, PACKFLOW, REPO, benchmark_parser, fresh_dir, measure, print_table, workspace
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=7)
-    args = parser.parse_args()
-    prepare_environment()
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        home = fresh_dir(work / "home")
-        env = {"HOME": str(home)}
+    args = benchmark_parser(__doc__, runs=7).parse_args()
+    with workspace() as (work, env):
         ours_dir, upstream_dir = work / "ours", work / "upstream"
         ours = measure([COOKIECUTTER, "--no-input", "-f", str(REPO)], fresh_dir(ours_dir), args.runs, env,
                        setup=lambda: fresh_dir(ours_dir))

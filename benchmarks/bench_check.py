@@ -3,21 +3,12 @@
 Run: .venv/bin/python benchmarks/bench_check.py [--runs N]
 """
 
-import argparse
-import tempfile
-from pathlib import Path
-
-from _measure import COOKIECUTTER, PACKFLOW, PYTHON, REPO, fresh_dir, measure, prepare_environment, print_table
+from _measure import COOKIECUTTER, PACKFLOW, PYTHON, REPO, benchmark_parser, measure, print_table, workspace
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=11)
-    args = parser.parse_args()
-    prepare_environment()
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        env = {"HOME": str(fresh_dir(work / "home"))}
+    args = benchmark_parser(__doc__, runs=11).parse_args()
+    with workspace() as (work, env):
         measure([COOKIECUTTER, "--no-input", str(REPO)], work, 1, env)
         project = work / "my-analytic"
         ours = [PYTHON, "-m", "packflow_export"]

@@ -7,14 +7,11 @@ compressible int32 file and 2,000 small text files in nested folders; (c) a bake
 Run: .venv/bin/python benchmarks/bench_export.py [--runs N] [--zip-runs N] [--fixtures abc]
 """
 
-import argparse
 import os
 import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
-from _measure import COOKIECUTTER, PACKFLOW, PYTHON, REPO, fresh_dir, measure, prepare_environment, print_table
+from _measure import COOKIECUTTER, PACKFLOW, PYTHON, REPO, benchmark_parser, fresh_dir, measure, print_table, workspace
 
 ARCHIVE = "my_analytic-0.1.0.zip"
 
@@ -57,7 +54,7 @@ def run_fixture(label: str, project: Path, work: Path, runs: int, zip_runs: int,
     for name, command, count, peer in peers:
         cwd = out if name.startswith("upstream") else project
         setup = lambda: fresh_dir(out)  # noqa: E731 - each run starts without an archive
-        measure(command, cwd if not name.startswith("upstream") else out, 1, env, setup)  # warm the page cache
+        measure(command, cwd, 1, env, setup)  # warm the page cache
         seconds, rss = measure(command, cwd, count, env, setup)
         size = (out / ARCHIVE).stat().st_size
         rows.append({"label": f"({label}) {name}", "seconds": seconds, "rss": rss, "size": size,
@@ -66,15 +63,11 @@ def run_fixture(label: str, project: Path, work: Path, runs: int, zip_runs: int,
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=3, help="runs of each export (median reported)")
+    parser = benchmark_parser(__doc__, runs=3)
     parser.add_argument("--zip-runs", type=int, default=1, help="runs of zip -r (slow on the weights fixture)")
     parser.add_argument("--fixtures", default="acb", help="which fixtures, in order (the weights fixture last: its writeback slows later fsyncs)")
     args = parser.parse_args()
-    prepare_environment()
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        env = {"HOME": str(fresh_dir(work / "home"))}
+    with workspace() as (work, env):
         rows = []
         for label in args.fixtures:
             folder = fresh_dir(work / label)

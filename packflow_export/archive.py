@@ -49,9 +49,14 @@ class ArchiveResult(NamedTuple):
     members: list
 
 
+def archive_stem(name: str) -> str:
+    """The project name as archives spell it: '-' becomes '_', so the last '-' separates the version."""
+    return name.replace("-", "_")
+
+
 def archive_name(name: str, version: str) -> str:
-    """`{name}-{version}.zip` with '-' in the name replaced by '_' so the last '-' separates the version."""
-    return f"{name.replace('-', '_')}-{version}.zip"
+    """`{name}-{version}.zip`, named by archive_stem()."""
+    return f"{archive_stem(name)}-{version}.zip"
 
 
 def source_date_epoch() -> int:
@@ -249,7 +254,7 @@ def _hash_and_test(path: Path, sync: Optional[int] = None) -> tuple:
         def run():
             try:
                 work()
-            except OSError as exc:
+            except BaseException as exc:  # re-raised in the calling thread below
                 errors.append(exc)
         thread = threading.Thread(target=run, daemon=True)
         thread.start()

@@ -100,6 +100,12 @@ def type_trap(config: ProjectConfig, key: str, value, example: str) -> Finding:
     return finding("PF213", message, CONFIG_NAME, config.line_of(key), hint)
 
 
+def extra_fields(data: dict) -> dict:
+    """packflow.yaml's `extra` mapping, or an empty one when it is missing or malformed (PF216 reports that)."""
+    extra = data.get("extra")
+    return extra if isinstance(extra, dict) else {}
+
+
 def did_you_mean(key: str) -> Optional[str]:
     """The known key a misspelt one most likely meant."""
     import difflib
@@ -222,7 +228,7 @@ def check_python_version(data: dict, text: dict, line: Optional[int]) -> Iterabl
 
 
 def check_policy_fields(config: ProjectConfig, data: dict, policy: Policy) -> Iterable[Finding]:
-    extra = data.get("extra") if isinstance(data.get("extra"), dict) else {}
+    extra = extra_fields(data)
     for name in policy.required_fields:
         value = data.get(name, extra.get(name))
         if value is None or (isinstance(value, (str, list, dict)) and not value) or (isinstance(value, str) and not value.strip()):
@@ -309,9 +315,7 @@ def card_field(text: str, label: str):
 
 
 def check_model_card(text: str, data: dict) -> Iterable[Finding]:
-    if not isinstance(data, dict):
-        return
-    extra = data.get("extra") if isinstance(data.get("extra"), dict) else {}
+    extra = extra_fields(data)
     card_name, line = card_field(text, "Name")
     names = {str(data.get("name")), str(extra.get("project_name"))}
     if card_name and not TODO_PLACEHOLDER.fullmatch(card_name) and card_name != "..." and card_name not in names:
@@ -323,8 +327,7 @@ def check_model_card(text: str, data: dict) -> Iterable[Finding]:
 
 
 def check_license(text: str, data: dict, policy: Policy) -> Iterable[Finding]:
-    extra = data.get("extra") if isinstance(data, dict) and isinstance(data.get("extra"), dict) else {}
-    license_id = extra.get("license")
+    license_id = extra_fields(data).get("license")
     markers = policy.license_markers.get(license_id) if isinstance(license_id, str) else None
     if not markers:
         return
@@ -507,8 +510,8 @@ def check_backend(project: Path, data: dict) -> Iterable[Finding]:
     """The backend module parses, defines the class, subclasses InferenceBackend and has a real execute()."""
     import ast
 
-    backend = data.get("inference_backend") if isinstance(data, dict) else None
-    loader = data.get("loader", "local") if isinstance(data, dict) else "local"
+    backend = data.get("inference_backend")
+    loader = data.get("loader", "local")
     if not isinstance(backend, str) or not valid_backend(backend) or loader not in LOADERS:
         return
     module, class_name = backend.split(":")
@@ -598,7 +601,7 @@ def check_git(project: Path, data: dict) -> Iterable[Finding]:
     if status:
         changed = status.splitlines()
         yield finding("PF601", f"{len(changed)} uncommitted change(s) in the project, e.g. {changed[0][3:]}", None)
-    version = data.get("version") if isinstance(data, dict) else None
+    version = data.get("version")
     if not isinstance(version, str) or status is None:
         return
     tags = (git(project, "tag", "--points-at", "HEAD") or "").split()

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from .archive import ArchiveResult, Member, archive_name, choose_method, create_archive, provenance, source_date_epoch
+from .archive import (ArchiveResult, Member, archive_name, archive_stem, choose_method, create_archive, provenance,
+                      source_date_epoch)
 from .checks import Report, git, in_git, run_checks
 from .config import Policy
 from .files import Selection, select_files
@@ -62,7 +63,7 @@ def plan_export(project: Path, policy: Policy, output_dir: Path, *, strict: bool
         return plan
     target = Path(output_dir).resolve() / archive_name(data["name"], data["version"])
     plan.target = target
-    plan.selection = select_files(project, data["name"].replace("-", "_"), output=target)
+    plan.selection = select_files(project, archive_stem(data["name"]), output=target)
     report.add(plan.selection.findings + scan_for_secrets(plan.selection, set(allowed_secrets)), policy)
     return plan
 

@@ -13,7 +13,7 @@ import stat
 from pathlib import Path
 from typing import NamedTuple, Optional
 
-from .findings import Finding, finding
+from .findings import finding
 
 # Never descended into, whatever the ignore files say: VCS, caches, dependencies, IDE and build output.
 EXCLUDED_DIRS = frozenset({
