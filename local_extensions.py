@@ -1,33 +1,94 @@
-"""Jinja helpers the template needs that stock Jinja and cookiecutter lack."""
+"""Jinja helpers of the template: answer validation and the filters the template files use.
 
+The naming rules themselves are packflow_export/naming.py (shared with the checker and the JSON Schema),
+loaded by path: cookiecutter runs before packflow-export is installed, and an installed copy of another
+version must not answer for this template. Hooks receive everything computed here as data (tojson).
+"""
+
+import importlib.util
+import shlex
 import sys
+from pathlib import Path
 
-import yaml
 from jinja2.ext import Extension
 
-
-def yaml_string(value):
-    """Render a value as a YAML double-quoted scalar that safe_load reads back exactly."""
-    text = yaml.safe_dump(
-        str(value), allow_unicode=True, default_style='"', width=float("inf")
-    )
-    return text.rstrip("\n")
+TEMPLATE_ROOT = Path(__file__).resolve().parent
 
 
-def maintainer_list(value):
-    """Split the comma-separated maintainers answer into a list of addresses."""
-    return [part.strip() for part in str(value).split(",") if part.strip()]
+def _load_naming():
+    spec = importlib.util.spec_from_file_location("_packflow_template_naming", TEMPLATE_ROOT / "packflow_export" / "naming.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def folder_name(value):
+naming = _load_naming()
+ONE_LINE = ("project_name", "project_slug", "description", "version", "organization", "maintainers", "python_version",
+            "packflow_version", "inference_backend")
+
+
+def answer_problems(context) -> list:
+    """[variable, message] for every answer that would bake a broken project (empty when all are usable)."""
+    found = []
+    for variable in ONE_LINE:
+        problem = naming.text_problem(str(context.get(variable, "")))
+        if problem:
+            found.append([variable, problem])
+    bad = {variable for variable, _ in found}
+    checks = [
+        ("project_slug", naming.name_problem),
+        ("version", naming.version_problem),
+        ("python_version", naming.python_version_problem),
+        ("packflow_version", naming.packflow_version_problem),
+        ("inference_backend", lambda v: naming.backend_problem(v) or naming.backend_shadow_problem(v.split(":")[0])),
+    ]
+    for variable, check in checks:
+        if variable not in bad:
+            problem = check(str(context[variable]))
+            if problem:
+                found.append([variable, problem])
+    if "maintainers" not in bad:
+        addresses = naming.split_maintainers(context["maintainers"])
+        if not addresses:
+            found.append(["maintainers", "give at least one email address, comma-separated for several"])
+        found += [["maintainers", naming.email_problem(a)] for a in addresses if naming.email_problem(a)]
+    return found
+
+
+def rerun_command(context, problems) -> str:
+    """The cookiecutter command that bakes again with every good answer kept and each bad one left as FIXME."""
+    bad = {variable for variable, _ in problems}
+    answers = []
+    for key, value in context.items():
+        if key.startswith("_"):
+            continue
+        shown = "FIXME" if key in bad else str(value)
+        answers.append(f"{key}={shlex.quote(shown)}")
+    command = ["cookiecutter", "--no-input"]
+    if context.get("_checkout"):
+        command += ["--checkout", shlex.quote(str(context["_checkout"]))]
+    command += ["--output-dir", shlex.quote(str(context.get("_output_dir", ".")))]
+    command.append(shlex.quote(str(context.get("_template", "."))))
+    return " ".join(command + answers)
+
+
+def folder_name(value) -> str:
     """The slug as a folder name, or a harmless stand-in when it is a path, so nothing lands outside the output folder.
 
     The pre-generation hook then refuses the slug and cookiecutter removes the stand-in folder.
     """
     text = str(value)
-    if not text or text in (".", "..") or any(char in text for char in "/\\\0:"):
+    if not text or text in (".", "..") or any(char in text for char in "/\\\0:") or naming.text_problem(text):
         return "refused-project-slug"
     return text
+
+
+def backend_path(inference_backend) -> str:
+    """Where Packflow's local loader reads the backend module: models.text:Scorer -> models/text.py."""
+    module = str(inference_backend).split(":")[0]
+    if naming.backend_problem(str(inference_backend)):
+        return "_inference_backend.py"
+    return naming.backend_paths(module, "local")[0]
 
 
 class PackflowTemplateExtension(Extension):
@@ -36,6 +97,10 @@ class PackflowTemplateExtension(Extension):
     def __init__(self, environment):
         super().__init__(environment)
         environment.globals["running_python_version"] = "{}.{}.{}".format(*sys.version_info[:3])
-        environment.filters["yaml_string"] = yaml_string
-        environment.filters["maintainer_list"] = maintainer_list
+        environment.filters["yaml_string"] = naming.yaml_quote
+        environment.filters["maintainer_list"] = naming.split_maintainers
         environment.filters["folder_name"] = folder_name
+        environment.filters["backend_path"] = backend_path
+        environment.filters["answer_problems"] = answer_problems
+        environment.filters["rerun_command"] = rerun_command
+        environment.filters["archive_stem"] = naming.archive_stem

@@ -1,21 +1,21 @@
-"""Finish the rendered project: the backend module where inference_backend says, and only the chosen CI."""
+"""Finish the rendered project: the backend module where Packflow's loader reads it, and only the chosen CI."""
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
-BACKEND_MODULE = json.loads(r'''{{ cookiecutter.__backend_module | tojson }}''')
+BACKEND_PATH = json.loads(r'''{{ cookiecutter.inference_backend | backend_path | tojson }}''')
 CI = json.loads(r'''{{ cookiecutter.ci | tojson }}''')
 RENDERED_MODULE = Path("_inference_backend.py")
 CI_FILES = {"github": [Path(".github")], "gitlab": [Path(".gitlab-ci.yml")]}
 
 
-def place_backend_module(project_dir, module):
-    """Move the rendered module to module/path.py, making each parent folder a package."""
-    parts = module.split(".")
-    target = project_dir.joinpath(*parts).with_suffix(".py")
+def place_backend_module(project_dir, relative_path):
+    """Move the rendered module to its path (a/b.py), making each parent folder a package."""
+    target = project_dir / relative_path
     package_dir = project_dir
-    for part in parts[:-1]:
+    for part in Path(relative_path).parts[:-1]:
         package_dir = package_dir / part
         package_dir.mkdir(exist_ok=True)
         init = package_dir / "__init__.py"
@@ -27,8 +27,6 @@ def place_backend_module(project_dir, module):
 
 def keep_chosen_ci(project_dir, chosen):
     """Remove the CI files of every system but the chosen one."""
-    import shutil
-
     for system, paths in CI_FILES.items():
         if system == chosen:
             continue
@@ -42,10 +40,10 @@ def keep_chosen_ci(project_dir, chosen):
 
 def main():
     try:
-        place_backend_module(Path.cwd(), BACKEND_MODULE)
+        place_backend_module(Path.cwd(), BACKEND_PATH)
         keep_chosen_ci(Path.cwd(), CI)
     except OSError as exc:
-        print(f"ERROR: inference_backend: could not create the backend module for {BACKEND_MODULE!r}: {exc}", file=sys.stderr)
+        print(f"ERROR: inference_backend: could not create the backend module {BACKEND_PATH!r}: {exc}", file=sys.stderr)
         return 1
     return 0
 

@@ -1,20 +1,28 @@
-"""Writing and verifying the archive: reproducible, streamed, atomic, checksummed."""
+"""Writing the archive: reproducible, streamed in one pass, atomic, checksummed. Knows nothing of the rules.
+
+The writer gets each file's size and CRC-32 from the read that checked it, so every local header can be
+written before the data (a deflated member's compressed size follows in a data descriptor): the archive is
+written strictly in order, hashed as it is written, and never read back. Proof that it reads back is made
+on the way: every stored member's bytes are CRC-checked as they are copied (a file that changed since it was
+checked fails the export), every deflated member's output is inflated again in memory and CRC-checked, and
+the headers of the finished file are parsed back. The hashing and writing run on their own thread, with the
+data flushed to disk as it goes, so reading, compressing and writing overlap.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
-import re
+import queue
 import stat
 import tempfile
-import time
-import zipfile
-from pathlib import Path, PurePosixPath
+import threading
+from pathlib import Path
 from typing import Callable, NamedTuple, Optional
 
-from . import __version__
+from . import faults, zipformat
+from .errors import CannotWrite
 
 BUFFER_BYTES = 1 << 20
 SAMPLE_BYTES = 1 << 16
@@ -22,8 +30,9 @@ DEFLATE_LEVEL = 1  # ISA-L level 1: fastest level with a useful ratio; fixed, so
 DEFLATE_BLOCK_BYTES = 1 << 20  # fixed: the archive's bytes depend on it
 DEFLATE_THREADS = max(1, min(4, os.cpu_count() or 1))
 STORE_RATIO = 0.95  # deflate only when the sample shrinks below this
+SYNC_EVERY_BYTES = 32 << 20  # flush written data to disk as it goes: writeback overlaps the work
 FIXED_DATE_EPOCH = 315532800  # 1980-01-01T00:00:00Z, the earliest date a zip can hold
-ZIP64_FILE_BYTES = (1 << 32) - (1 << 24)
+LAST_DATE_EPOCH = 4354819199  # 2107-12-31T23:59:59Z, the last
 # Already-compressed formats: stored without sampling.
 STORED_SUFFIXES = frozenset({
     ".zip", ".gz", ".tgz", ".bz2", ".xz", ".zst", ".7z", ".rar", ".whl", ".jar", ".png", ".jpg", ".jpeg", ".gif",
@@ -32,8 +41,14 @@ STORED_SUFFIXES = frozenset({
 })
 
 
-class ArchiveError(Exception):
-    """The archive cannot be written (exit 3)."""
+class Entry(NamedTuple):
+    """A file to pack, as the checks read it."""
+
+    name: str  # POSIX path inside the archive
+    size: int
+    crc: int  # CRC-32 of the content the checks read
+    executable: bool
+    open: Callable  # () -> binary stream of the same content (it raises if the file changed)
 
 
 class Member(NamedTuple):
@@ -47,73 +62,61 @@ class ArchiveResult(NamedTuple):
     sha256: str
     size: int
     members: list
+    sidecar: Path
 
 
-def archive_stem(name: str) -> str:
-    """The project name as archives spell it: '-' becomes '_', so the last '-' separates the version."""
-    return name.replace("-", "_")
+class SourceChanged(Exception):
+    """A file's content is not what the checks read: it changed during the export."""
+
+    def __init__(self, name: str, what: str):
+        super().__init__(f"{name} {what}")
+        self.name = name
 
 
-def archive_name(name: str, version: str) -> str:
-    """`{name}-{version}.zip`, named by archive_stem()."""
-    return f"{archive_stem(name)}-{version}.zip"
+class InterruptedAfterCommit(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM arrived after the archive and its checksum were in place: both are complete."""
+
+    def __init__(self, result: ArchiveResult, signal_exception: BaseException):
+        super().__init__(str(result.path))
+        self.result, self.signal_exception = result, signal_exception
 
 
-def source_date_epoch() -> int:
-    """SOURCE_DATE_EPOCH clamped to what a zip can hold, or one fixed date."""
-    value = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
-    if not value:
-        return FIXED_DATE_EPOCH
-    try:
-        epoch = int(value)
-    except ValueError:
-        from .config import UsageError
-
-        raise UsageError(f"SOURCE_DATE_EPOCH={value!r} is not a whole number of seconds") from None
-    return min(max(epoch, FIXED_DATE_EPOCH), 4354819199)  # 2107-12-31, the last date a zip can hold
+def clamp_epoch(epoch: int) -> int:
+    return min(max(epoch, FIXED_DATE_EPOCH), LAST_DATE_EPOCH)
 
 
-def _deflater():
-    """The deflate implementation: ISA-L when installed (several times faster), else zlib."""
-    try:
-        from isal import isal_zlib as implementation
-    except ImportError:
-        import zlib as implementation
-    return implementation
-
-
-def choose_method(path: Path, size: int) -> str:
+def choose_method(stream, name: str, size: int) -> str:
     """Store what will not shrink (by suffix, or a deflated sample from the start and middle), deflate the rest."""
-    if size == 0 or path.suffix.lower() in STORED_SUFFIXES:
+    if size == 0 or os.path.splitext(name)[1].lower() in STORED_SUFFIXES:
         return "stored"
-    deflate = _deflater()
-    with path.open("rb") as handle:
-        sample = handle.read(SAMPLE_BYTES)
-        if size > 4 * SAMPLE_BYTES:
-            handle.seek(size // 2)
-            sample += handle.read(SAMPLE_BYTES)
-    compressed = deflate.compressobj(DEFLATE_LEVEL, deflate.DEFLATED, -15)
-    shrunk = len(compressed.compress(sample)) + len(compressed.flush())
+    codec = zipformat.codec()
+    sample = stream.read(SAMPLE_BYTES)
+    if size > 4 * SAMPLE_BYTES:
+        stream.seek(size // 2)
+        sample += stream.read(SAMPLE_BYTES)
+    stream.seek(0)
+    compressor = codec.compressobj(DEFLATE_LEVEL, codec.DEFLATED, -15)
+    shrunk = len(compressor.compress(sample)) + len(compressor.flush())
     return "deflated" if shrunk < STORE_RATIO * len(sample) else "stored"
 
 
 class BlockDeflater:
-    """A compressobj that deflates fixed 1 MiB blocks, on worker threads once a file spans several blocks.
+    """Deflate in fixed 1 MiB blocks, on worker threads once a file spans several blocks.
 
     Each block is compressed on its own and ends with a sync flush (the last with finish), so the blocks join
     into one valid raw deflate stream whose bytes depend only on the content, never on the number of threads.
     """
 
-    def __init__(self):
-        self._deflate = _deflater()
+    def __init__(self, codec=None):
+        self._codec = codec or zipformat.codec()
         self._buffer = bytearray()
         self._pending: list = []
         self._pool = None
 
     def _block(self, data: bytes, final: bool) -> bytes:
-        deflate = self._deflate
-        compressor = deflate.compressobj(DEFLATE_LEVEL, deflate.DEFLATED, -15)
-        return compressor.compress(data) + compressor.flush(deflate.Z_FINISH if final else deflate.Z_SYNC_FLUSH)
+        codec = self._codec
+        compressor = codec.compressobj(DEFLATE_LEVEL, codec.DEFLATED, -15)
+        return compressor.compress(data) + compressor.flush(codec.Z_FINISH if final else codec.Z_SYNC_FLUSH)
 
     def compress(self, data) -> bytes:
         self._buffer += data
@@ -130,85 +133,156 @@ class BlockDeflater:
                 output.append(self._pending.pop(0).result())
         return b"".join(output)
 
-    def flush(self, mode=None) -> bytes:
+    def flush(self) -> bytes:
         output = [future.result() for future in self._pending]
         output.append(self._block(bytes(self._buffer), final=True))
         self._pending, self._buffer = [], bytearray()
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
+        self.close()
         return b"".join(output)
 
-
-def _use_fast_deflate(handle) -> None:
-    """Give a zipfile write handle the block deflater: zipfile has no public hook for its compressor.
-
-    The member is a standard deflate stream either way; if a future Python renames the attribute, zipfile's
-    own zlib compressor is used (correct, slower, and with different bytes).
-    """
-    if hasattr(handle, "_compressor"):
-        handle._compressor = BlockDeflater()
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
 
 
-def provenance(epoch: int, git_commit: Optional[str], git_dirty: Optional[bool]) -> bytes:
-    data = {"tool": f"packflow_export {__version__}", "source_date_epoch": epoch}
-    if git_commit:
-        data["git"] = {"commit": git_commit, "dirty": bool(git_dirty)}
-    return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+class _Writer:
+    """Writes, hashes and periodically flushes to disk on its own thread, in the order bytes are put."""
+
+    def __init__(self, descriptor: int):
+        self.descriptor = descriptor
+        self.offset = 0
+        self.digest = hashlib.sha256()
+        self._queue: queue.Queue = queue.Queue(maxsize=16)
+        self._error: Optional[BaseException] = None
+        self._thread = threading.Thread(target=self._run, name="packflow-export-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, data: bytes) -> None:
+        if data:
+            if self._error is not None:
+                raise self._error
+            self.offset += len(data)
+            self._queue.put(data)
+
+    def _run(self) -> None:
+        unsynced = 0
+        while True:
+            data = self._queue.get()
+            if data is None:
+                break
+            if self._error is not None:
+                continue
+            try:
+                faults.point("write")
+                view = memoryview(data)
+                while view:
+                    written = os.write(self.descriptor, view)
+                    view = view[written:]
+                self.digest.update(data)
+                unsynced += len(data)
+                if unsynced >= SYNC_EVERY_BYTES:
+                    os.fdatasync(self.descriptor) if hasattr(os, "fdatasync") else os.fsync(self.descriptor)
+                    unsynced = 0
+            except BaseException as exc:  # re-raised in the producing thread
+                self._error = exc
+
+    def close(self) -> str:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        os.fsync(self.descriptor)
+        return self.digest.hexdigest()
+
+    def abandon(self) -> None:
+        self._error = self._error or RuntimeError("abandoned")
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait(None)
+        self._thread.join(timeout=10)
 
 
-def create_archive(files, target: Path, *, comment: bytes = b"", epoch: int = FIXED_DATE_EPOCH,
-                   force: bool = False, progress: Optional[Callable[[int], None]] = None) -> ArchiveResult:
-    """Write `files` (sorted SelectedFile) to `target` atomically: temp file, CRC re-test, fsync, rename.
+def _copy_member(entry: Entry, writer: _Writer, date: tuple, progress) -> tuple:
+    """Write one member; returns (method, compressed size, its central directory record's fields)."""
+    codec = zipformat.codec()
+    name = entry.name.encode("utf-8")
+    flags = zipformat.FLAG_UTF8 if not entry.name.isascii() else 0
+    with entry.open() as source:
+        method = choose_method(source, entry.name, entry.size)
+        zip64 = entry.size > zipformat.ZIP64_LIMIT
+        offset = writer.offset
+        if method == "stored":
+            writer.put(zipformat.local_header(name, flags, zipformat.STORED, *date, entry.crc, entry.size, entry.size,
+                                              zip64))
+        else:
+            flags |= zipformat.FLAG_DESCRIPTOR
+            writer.put(zipformat.local_header(name, flags, zipformat.DEFLATED, *date, 0, 0, 0, zip64))
+            deflater, checker = BlockDeflater(codec), codec.decompressobj(-15)
+        crc, count, compressed, inflated_crc = 0, 0, 0, 0
+        try:
+            faults.point("read", entry.name)
+            while True:
+                try:
+                    chunk = source.read(min(BUFFER_BYTES, entry.size - count + 1))
+                except OSError as exc:
+                    raise SourceChanged(entry.name, f"could not be read: {exc.strerror or exc}") from None
+                if not chunk:
+                    break
+                count += len(chunk)
+                if count > entry.size:
+                    raise SourceChanged(entry.name, "grew while being packed")
+                crc = codec.crc32(chunk, crc)
+                if method == "stored":
+                    writer.put(chunk)
+                else:
+                    out = deflater.compress(chunk)
+                    compressed += len(out)
+                    inflated_crc = codec.crc32(checker.decompress(out), inflated_crc)
+                    writer.put(out)
+                if progress:
+                    progress(len(chunk))
+            if method == "deflated":
+                out = deflater.flush()
+                compressed += len(out)
+                inflated_crc = codec.crc32(checker.decompress(out) + checker.flush(), inflated_crc)
+                writer.put(out)
+        finally:
+            if method == "deflated":
+                deflater.close()
+    if count != entry.size or crc != entry.crc:
+        raise SourceChanged(entry.name, "shrank while being packed" if count < entry.size else "changed while being packed")
+    if method == "deflated":
+        if inflated_crc != crc or not checker.eof:
+            raise RuntimeError(f"the deflate stream of {entry.name} does not inflate back to its content")
+        writer.put(zipformat.data_descriptor(crc, compressed, entry.size, zip64))
+    else:
+        compressed = entry.size
+    mode = stat.S_IFREG | (0o755 if entry.executable else 0o644)
+    record = zipformat.central_entry(name, flags, zipformat.DEFLATED if method == "deflated" else zipformat.STORED,
+                                     *date, crc, compressed, entry.size, mode, offset)
+    return method, record
 
-    On any error or interrupt the temporary file is removed and nothing exists under the target name.
-    """
-    target = Path(target)
-    if not target.parent.is_dir():
-        raise ArchiveError(f"output directory {target.parent} does not exist")
-    if target.exists() and not force:
-        raise ArchiveError(f"{target} already exists; a release is immutable (use --force to overwrite)")
-    date_time = time.gmtime(epoch)[:6]
-    members = []
-    sidecar = target.with_name(target.name + ".sha256")
-    temp, committed = None, False
-    try:
-        with _signals_held():  # an interrupt cannot land between creating the temp file and knowing its name
-            descriptor, temp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".partial", dir=target.parent)
-            temp = Path(temp_name)
-        with os.fdopen(descriptor, "wb") as raw:
-            with zipfile.ZipFile(raw, "w", allowZip64=True) as archive:
-                for item in files:
-                    members.append(_add_member(archive, item, date_time, progress))
-                archive.comment = comment
-            raw.flush()
-            digest, problem = _hash_and_test(temp, sync=raw.fileno())
-        if problem:
-            raise ArchiveError(f"the written archive failed its own CRC test: {problem}")
-        os.chmod(temp, 0o644)
-        os.replace(temp, target)
-        committed = True
-        _fsync_directory(target.parent)
-        write_checksum(target, digest)
-    except BaseException as exc:
-        if temp is not None:
-            temp.unlink(missing_ok=True)
-        if committed:  # interrupted between the rename and the checksum: take the release back
-            target.unlink(missing_ok=True)
-            sidecar.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise ArchiveError(f"cannot write {target}: {exc.strerror or exc}") from None
-        raise
-    return ArchiveResult(target, digest, target.stat().st_size, members)
+
+def _check_written(path: Path, members: list, comment: bytes) -> None:
+    """Parse the finished file's records back: the names and order written are the ones a reader finds."""
+    with open(path, "rb") as handle:
+        end = zipformat.read_end_record(handle, os.fstat(handle.fileno()).st_size)
+        entries = zipformat.read_central_directory(handle, end, len(members))
+        if [e.name for e in entries] != [m.name for m in members] or end.comment != comment:
+            raise RuntimeError("the written central directory does not list what was written")
+        for entry in entries:
+            header = zipformat.read_local_header(handle, entry.header_offset)
+            if header.raw_name != entry.raw_name or header.method != entry.method:
+                raise RuntimeError(f"the local header of {entry.name} does not match its directory entry")
 
 
 @contextlib.contextmanager
-def _signals_held():
+def signals_held():
     """Hold SIGINT/SIGTERM for a few instructions; they are delivered when the block ends."""
     import signal
 
     held = {signal.SIGINT, signal.SIGTERM}
-    if not hasattr(signal, "pthread_sigmask"):
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
@@ -218,206 +292,105 @@ def _signals_held():
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def _add_member(archive: zipfile.ZipFile, item, date_time: tuple, progress) -> Member:
-    """Stream one file into the archive with normalised metadata."""
-    method = choose_method(item.path, item.size)
-    info = zipfile.ZipInfo(item.name, date_time=date_time)
-    info.create_system = 3
-    info.external_attr = (stat.S_IFREG | (0o755 if item.executable else 0o644)) << 16
-    info.compress_type = zipfile.ZIP_DEFLATED if method == "deflated" else zipfile.ZIP_STORED
-    info.file_size = item.size
-    with item.path.open("rb") as source, archive.open(info, "w", force_zip64=item.size >= ZIP64_FILE_BYTES) as member:
-        if method == "deflated":
-            _use_fast_deflate(member)
-        while chunk := source.read(BUFFER_BYTES):
-            member.write(chunk)
-            if progress:
-                progress(len(chunk))
-    return Member(item.name, item.size, method)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(BUFFER_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _hash_and_test(path: Path, sync: Optional[int] = None) -> tuple:
-    """The archive's sha256, its CRC re-test and its fsync, side by side (each releases the GIL)."""
-    import threading
-
-    digest, errors = [], []
-
-    def in_background(work):
-        def run():
-            try:
-                work()
-            except BaseException as exc:  # re-raised in the calling thread below
-                errors.append(exc)
-        thread = threading.Thread(target=run, daemon=True)
-        thread.start()
-        return thread
-
-    threads = [in_background(lambda: digest.append(file_sha256(path)))]
-    if sync is not None:
-        threads.append(in_background(lambda: os.fsync(sync)))
-    problem = test_archive(path)
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-    return digest[0], problem
-
-
-def _fsync_directory(folder: Path) -> None:
+@contextlib.contextmanager
+def folder_lock(folder: Path):
+    """Serialise writers of one output folder: a lock on the folder itself, so no lock file is left behind."""
     try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
+        import fcntl
+    except ImportError:  # Windows: a lock file beside the archives
+        import msvcrt
+
+        with open(folder / ".packflow-export.lock", "a+b") as handle:
+            msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)
+            yield
         return
+    descriptor = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
     try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
     finally:
         os.close(descriptor)
 
 
-def write_checksum(archive: Path, digest: str) -> Path:
-    """The `sha256sum -c` sidecar, written atomically beside the archive."""
-    sidecar = archive.with_name(archive.name + ".sha256")
-    temp = sidecar.with_name(f".{sidecar.name}.partial")
-    temp.write_bytes(f"{digest}  {archive.name}\n".encode())
-    os.replace(temp, sidecar)
-    return sidecar
-
-
-def test_archive(path: Path) -> Optional[str]:
-    """None when every member reads back with its CRC, else what failed."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            for info in archive.infolist():
-                with archive.open(info) as member:
-                    while member.read(BUFFER_BYTES):
-                        pass
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
-        return str(exc)
-    return None
-
-
-# Verification -----------------------------------------------------------------------------------------
-
-ARCHIVE_NAME = re.compile(r"(?P<name>[A-Za-z][A-Za-z0-9_]*)-(?P<version>[^/\\]+)\.zip")
-
-
-class Verification:
-    """What verify found in one archive."""
-
-    def __init__(self, archive: Path):
-        self.archive = archive
-        self.problems: list = []
-        self.provenance: Optional[dict] = None
-        self.members = 0
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def as_dict(self) -> dict:
-        return {"archive": str(self.archive), "ok": self.ok, "members": self.members,
-                "problems": self.problems, "provenance": self.provenance}
-
-
-def unsafe_name_reason(name: str) -> Optional[str]:
-    """Why a member name could write outside the extraction folder or clash there, or None."""
-    if not name or "\0" in name:
-        return "empty or NUL in the name"
-    if "\\" in name:
-        return "backslash in the name"
-    if name.startswith("/") or re.match(r"[A-Za-z]:", name):
-        return "absolute path"
-    if ".." in PurePosixPath(name).parts:
-        return "'..' in the path"
-    return None
-
-
-def verify_archive(path: Path) -> Verification:
-    """Check an exported archive without extracting it outside a private temporary folder."""
-    from .secret_scan import name_rule, scan_stream
-
-    result = Verification(Path(path))
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        result.problems.append(f"not a complete zip archive: {exc}")
-        return result
-    with archive:
-        infos = archive.infolist()
-        result.members = len(infos)
+def _fsync_folder(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        descriptor = os.open(folder, os.O_RDONLY)
         try:
-            result.provenance = json.loads(archive.comment.decode()) if archive.comment else None
-        except ValueError:
-            result.problems.append("the zip comment is not the provenance JSON packflow_export writes")
-        seen, folded = set(), {}
-        for info in infos:
-            reason = unsafe_name_reason(info.filename)
-            if reason:
-                result.problems.append(f"unsafe member name {info.filename!r}: {reason}")
-            if info.filename in seen:
-                result.problems.append(f"duplicate member {info.filename!r}")
-            elif info.filename.lower() in folded:
-                result.problems.append(f"members {folded[info.filename.lower()]!r} and {info.filename!r} differ only in case")
-            seen.add(info.filename)
-            folded.setdefault(info.filename.lower(), info.filename)
-            if stat.S_ISLNK(info.external_attr >> 16):
-                result.problems.append(f"member {info.filename!r} is a symbolic link")
-            rule = name_rule(info.filename)
-            if rule:
-                result.problems.append(f"member {info.filename!r} looks like a secret ({rule})")
-            try:
-                with archive.open(info) as member:
-                    for found, line in scan_stream(member):
-                        result.problems.append(f"member {info.filename!r} line {line}: looks like a secret ({found})")
-                    while member.read(BUFFER_BYTES):
-                        pass
-            except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
-                result.problems.append(f"member {info.filename!r} does not read back intact: {exc}")
-        _verify_config(archive, seen, Path(path), result)
-    _verify_checksum(Path(path), result)
-    return result
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
 
-def _verify_config(archive: zipfile.ZipFile, names: set, path: Path, result: Verification) -> None:
-    """packflow.yaml at the root, valid, and naming the archive's file name."""
-    from .checks import check_config
-    from .config import CONFIG_NAME, load_policy, load_project_config
-
-    if CONFIG_NAME not in names:
-        result.problems.append(f"{CONFIG_NAME} is missing from the archive root")
-        return
-    with tempfile.TemporaryDirectory(prefix="packflow-verify-") as folder:
-        (Path(folder) / CONFIG_NAME).write_bytes(archive.read(CONFIG_NAME))
-        config = load_project_config(Path(folder))
-    findings = config.findings or list(check_config(config, load_policy()))
-    for item in findings:
-        if item.severity == "error":
-            result.problems.append(f"{CONFIG_NAME}: {item.message}")
-    data = config.data if isinstance(config.data, dict) else {}
-    name, version = data.get("name"), data.get("version")
-    if isinstance(name, str) and isinstance(version, str) and path.name != archive_name(name, version):
-        result.problems.append(f"file name {path.name!r} does not match packflow.yaml (expected {archive_name(name, version)!r})")
+def _temp_file(folder: Path, prefix: str, suffix: str) -> tuple:
+    """A new file with a random name (O_EXCL: never an existing file or a planted link), and its path."""
+    with signals_held():  # an interrupt cannot land between creating the file and knowing its name
+        descriptor, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
+    return descriptor, Path(name)
 
 
-def _verify_checksum(path: Path, result: Verification) -> None:
-    sidecar = path.with_name(path.name + ".sha256")
-    if not sidecar.exists():
-        return
-    try:
-        expected = sidecar.read_text(encoding="utf-8").split()[0].lower()
-    except (OSError, UnicodeDecodeError, IndexError):
-        result.problems.append(f"{sidecar.name} cannot be read as a sha256sum line")
-        return
-    actual = file_sha256(path)
-    if actual != expected:
-        result.problems.append(f"sha256 {actual} does not match {sidecar.name} ({expected})")
+def write_archive(entries: list, target: Path, *, comment: bytes = b"", epoch: int = FIXED_DATE_EPOCH,
+                  force: bool = False, progress: Optional[Callable[[int], None]] = None) -> ArchiveResult:
+    """Write `entries` (sorted) to `target` and its `.sha256` sidecar, atomically.
+
+    On any error or interrupt the temporary files are removed and nothing exists under the final names;
+    writers of one folder take turns, so every success leaves a complete archive and sidecar.
+    """
+    target = Path(target)
+    folder = target.parent
+    sidecar = target.with_name(target.name + ".sha256")
+    date = zipformat.dos_date_time(clamp_epoch(epoch))
+    with folder_lock(folder):
+        faults.point("locked")
+        if os.path.lexists(target) and not force:
+            raise CannotWrite(f"{target} already exists; a release is immutable (use --force to overwrite)")
+        temps: list = []
+        writer, descriptor, result = None, None, None
+        try:
+            descriptor, temp = _temp_file(folder, f".{target.name}.", ".partial")
+            temps.append(temp)
+            writer = _Writer(descriptor)
+            members, records = [], []
+            for entry in entries:
+                method, record = _copy_member(entry, writer, date, progress)
+                members.append(Member(entry.name, entry.size, method))
+                records.append(record)
+            directory = b"".join(records)
+            cd_offset = writer.offset
+            writer.put(directory)
+            writer.put(zipformat.end_records(len(records), cd_offset, len(directory), comment))
+            digest = writer.close()
+            writer = None
+            os.close(descriptor)
+            descriptor = None
+            _check_written(temp, members, comment)
+            os.chmod(temp, 0o644)
+            faults.point("sidecar")
+            side_descriptor, side_temp = _temp_file(folder, f".{sidecar.name}.", ".partial")
+            temps.append(side_temp)
+            with os.fdopen(side_descriptor, "wb") as handle:
+                handle.write(f"{digest}  {target.name}\n".encode())
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(side_temp, 0o644)
+            pending = ArchiveResult(target, digest, os.stat(temp).st_size, members, sidecar)
+            with signals_held():  # the sidecar, then the archive: an interrupt cannot separate them
+                os.replace(side_temp, sidecar)
+                os.replace(temp, target)
+                temps.clear()
+                result = pending
+                _fsync_folder(folder)
+            return result
+        except BaseException as exc:
+            if writer is not None:
+                writer.abandon()
+            if descriptor is not None:
+                with contextlib.suppress(OSError):
+                    os.close(descriptor)
+            for path in temps:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            if result is not None and isinstance(exc, KeyboardInterrupt):
+                raise InterruptedAfterCommit(result, exc) from None
+            if isinstance(exc, OSError):
+                raise CannotWrite(f"cannot write {target}: {exc.strerror or exc}") from None
+            raise

@@ -1,84 +1,132 @@
-"""The export pipeline: readiness checks, file selection, secret scan, then the archive."""
+"""export: the readiness checks (which read every file once, for secrets and its CRC), then the archive.
+
+Each file is read twice at most: once by the checks, once by the writer, which insists on the same file and
+the same bytes (a file replaced or modified in between fails the export with PF808, never packs the other).
+"""
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
-from typing import Optional
+from typing import Callable, NamedTuple, Optional
 
-from .archive import (ArchiveResult, Member, archive_name, archive_stem, choose_method, create_archive, provenance,
-                      source_date_epoch)
-from .checks import Report, git, in_git, run_checks
-from .config import Policy
-from .files import Selection, select_files
-from .findings import finding
-
-
-class ExportPlan:
-    """The export as it progresses: the report, then the file selection and target, then the result."""
-
-    def __init__(self, report: Report):
-        self.report = report
-        self.selection: Optional[Selection] = None
-        self.target: Optional[Path] = None
-        self.members: list = []  # Member, for --dry-run
-        self.result: Optional[ArchiveResult] = None
+from . import __version__, naming, zipformat
+from .archive import ArchiveResult, Entry, Member, SourceChanged, choose_method, write_archive
+from .errors import CannotWrite, UsageError
+from .project import FileChanged, Unreadable, open_regular
+from .rules import Inspection, Options, inspect_project
+from .rules.contents import CHANGED
 
 
-def scan_for_secrets(selection: Selection, allowed: set) -> list:
-    """PF801 findings for files that look like secrets, unless explicitly allowed."""
-    from .secret_scan import name_rule, scan_stream
+class ExportOutcome(NamedTuple):
+    inspection: Inspection
+    target: Optional[Path]
+    listing: list  # Member, for --dry-run
+    result: Optional[ArchiveResult]
 
-    found = []
-    for item in selection.files:
-        if item.name in allowed:
-            continue
-        rule = name_rule(item.name)
-        if rule:
-            found.append(finding("PF801", f"{item.name} looks like a secret ({rule})", item.name, None,
-                                 f"Add {item.name} to .packflowignore, or pass --allow-secret {item.name} if it holds no secret."))
-            continue
+    @property
+    def report(self):
+        return self.inspection.report
+
+
+def source_date_epoch(git) -> int:
+    """SOURCE_DATE_EPOCH; else, in a clean git checkout, the commit time of HEAD; else 1980-01-01."""
+    value = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if value:
         try:
-            with item.path.open("rb") as stream:
-                for rule, line in scan_stream(stream):
-                    found.append(finding("PF801", f"{item.name} contains what looks like a {rule}", item.name, line,
-                                         f"Remove it (use an environment variable), add the file to .packflowignore, "
-                                         f"or pass --allow-secret {item.name}."))
-        except OSError as exc:
-            found.append(finding("PF104", f"{item.name} cannot be read: {exc.strerror}", item.name))
-    return found
+            return int(value)
+        except ValueError:
+            raise UsageError(f"SOURCE_DATE_EPOCH={value!r} is not a whole number of seconds") from None
+    if git is not None and git.changes() == []:
+        commit_time = git.commit_time()
+        if commit_time is not None:
+            return commit_time
+    from .archive import FIXED_DATE_EPOCH
+
+    return FIXED_DATE_EPOCH
 
 
-def plan_export(project: Path, policy: Policy, output_dir: Path, *, strict: bool = False, allowed_secrets=(),
-                run_tests: bool = False, test_timeout: float = 600.0) -> ExportPlan:
-    """Everything short of writing: the checks, the file list and the secret scan."""
-    report = run_checks(project, policy, strict=strict, run_tests=run_tests, test_timeout=test_timeout)
-    plan = ExportPlan(report)
-    if not report.ok:
-        return plan
-    data = report.config_data
-    if not (isinstance(data.get("name"), str) and isinstance(data.get("version"), str)):
-        item = finding("PF204", "the archive cannot be named without a valid name and version", "packflow.yaml")
-        item.severity = "error"
-        report.findings.append(item)
-        return plan
-    target = Path(output_dir).resolve() / archive_name(data["name"], data["version"])
-    plan.target = target
-    plan.selection = select_files(project, archive_stem(data["name"]), output=target)
-    report.add(plan.selection.findings + scan_for_secrets(plan.selection, set(allowed_secrets)), policy)
-    return plan
+def provenance(epoch: int, git, policy, allowed: list) -> bytes:
+    """The zip comment: tool, source date, commit, and the policy and allowances verify must apply again."""
+    from .archive import clamp_epoch
+
+    data = {"tool": f"packflow_export {__version__}", "source_date_epoch": clamp_epoch(epoch)}
+    commit = git.head() if git is not None else None
+    if commit:
+        data["git"] = {"commit": commit, "dirty": bool(git.changes())}
+    if policy.as_dict() != _bundled_policy().as_dict():
+        data["policy"] = policy.as_dict()
+    if allowed:
+        data["allowed_secrets"] = allowed
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return zipformat.comment_bytes(text)
 
 
-def describe_members(selection: Selection) -> list:
-    """What --dry-run shows: each file with the method it would get, largest first."""
-    members = [Member(f.name, f.size, choose_method(f.path, f.size)) for f in selection.files]
-    return sorted(members, key=lambda m: (-m.size, m.name))
+def _bundled_policy():
+    from .policy import load_policy
+
+    return load_policy()
 
 
-def write_plan(plan: ExportPlan, project: Path, *, force: bool = False, progress=None) -> ArchiveResult:
-    epoch = source_date_epoch()
-    commit = git(project, "rev-parse", "HEAD") if in_git(project) else None
-    dirty = bool(git(project, "status", "--porcelain", "--", ".")) if commit else None
-    comment = provenance(epoch, commit.strip() if commit else None, dirty)
-    plan.result = create_archive(plan.selection.files, plan.target, comment=comment, epoch=epoch, force=force,
-                                 progress=progress)
-    return plan.result
+def prepare_output(output_dir: Path) -> Path:
+    """The output folder, created when missing (as python -m build --outdir does); refused when it is not a folder."""
+    output_dir = Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise CannotWrite(f"output directory {output_dir} exists and is not a folder")
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CannotWrite(f"output directory {output_dir} cannot be created: {exc.strerror or exc}") from None
+    return output_dir.resolve()
+
+
+def export_project(project: Path, policy, output_dir: Path, *, strict: bool = False, options: Options = Options(),
+                   force: bool = False, dry_run: bool = False,
+                   progress: Optional[Callable[[int], Callable]] = None) -> ExportOutcome:
+    """Check the project and, when nothing blocks, write its archive and checksum into output_dir."""
+    codec = zipformat.codec()
+    crcs: dict = {}
+
+    def read_and_fingerprint(item, chunk_bytes: int = 1 << 20):
+        crc = 0
+        with open_regular(item.path, item.identity) as stream:
+            while chunk := stream.read(chunk_bytes):
+                crc = codec.crc32(chunk, crc)
+                yield chunk
+        crcs[item.name] = crc
+
+    inspection = inspect_project(project, policy, strict=strict, options=options, open_file=read_and_fingerprint)
+    report, config, selection = inspection.report, inspection.config, inspection.selection
+    if not report.ok or selection is None:
+        return ExportOutcome(inspection, None, [], None)
+    target_name = naming.archive_name(config.text_field("name"), config.text_field("version"))
+    if dry_run:
+        listing = []
+        for item in selection.files:
+            with open_regular(item.path, item.identity) as stream:
+                listing.append(Member(item.name, item.size, choose_method(stream, item.name, item.size)))
+        target = Path(output_dir).resolve() / target_name
+        return ExportOutcome(inspection, target, sorted(listing, key=lambda m: (-m.size, m.name)), None)
+    target = prepare_output(output_dir) / target_name
+    entries = [Entry(item.name, item.size, crcs[item.name], item.executable, _opener(item)) for item in selection.files]
+    allowed = sorted(set(options.allowed_secrets) & selection.names)
+    epoch = source_date_epoch(inspection.git)
+    comment = provenance(epoch, inspection.git, policy, allowed)
+    try:
+        result = write_archive(entries, target, comment=comment, epoch=epoch, force=force,
+                               progress=progress(selection.total_size) if progress else None)
+    except SourceChanged as exc:
+        report.add([CHANGED(f"{exc}; nothing was written", exc.name)])
+        return ExportOutcome(inspection, target, [], None)
+    return ExportOutcome(inspection, target, [], result)
+
+
+def _opener(item) -> Callable:
+    """Open a selected file for the writer: the same file the checks read, or SourceChanged."""
+    def open_item():
+        try:
+            return open_regular(item.path, item.identity)
+        except (FileChanged, Unreadable) as exc:
+            raise SourceChanged(item.name, str(exc)) from None
+    return open_item

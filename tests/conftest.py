@@ -14,6 +14,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 COOKIECUTTER_JSON = json.loads((REPO / "cookiecutter.json").read_text(encoding="utf-8"))
+BIN = Path(sys.executable).parent
+ARCHIVE = "my_analytic-0.1.0.zip"
 
 
 @pytest.fixture(autouse=True)
@@ -29,17 +31,27 @@ def isolated_environment(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("TZ", "UTC")
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("PACKFLOW_EXPORT_CACHE", str(tmp_path_factory.getbasetemp() / "export-cache"))
 
 
-def bake(output_dir: Path, **context) -> Path:
-    """Bake the template with cookiecutter's API (no prompts, no user config) and return the project."""
+def bake(output_dir: Path, template: Path = REPO, **context) -> Path:
+    """Bake a template with cookiecutter's API (no prompts, no user config) and return the project."""
     from cookiecutter.main import cookiecutter
 
+    output_dir.mkdir(parents=True, exist_ok=True)
     config = output_dir / ".cookiecutterrc"
     config.write_text(yaml.safe_dump({
         "cookiecutters_dir": str(output_dir / ".cc"), "replay_dir": str(output_dir / ".replay")}))
-    return Path(cookiecutter(str(REPO), no_input=True, extra_context=context,
+    return Path(cookiecutter(str(template), no_input=True, extra_context=context,
                              output_dir=str(output_dir), config_file=str(config)))
+
+
+def bake_cli(output_dir: Path, *answers: str, template=REPO, timeout=120) -> subprocess.CompletedProcess:
+    """Bake with the cookiecutter command, as a user does; answers are `key=value` strings."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", HOME=str(output_dir / ".home"))
+    return subprocess.run([str(BIN / "cookiecutter"), "--no-input", "-o", str(output_dir), str(template), *answers],
+                          capture_output=True, text=True, timeout=timeout, env=env, cwd=output_dir)
 
 
 @pytest.fixture(scope="session")
@@ -54,6 +66,12 @@ def project(default_bake, tmp_path) -> Path:
     return Path(shutil.copytree(default_bake, tmp_path / default_bake.name))
 
 
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {path.name}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
 def run_cli(*args, cwd=None, env=None, timeout=120, input=None) -> subprocess.CompletedProcess:
     """Run `python -m packflow_export` for real, as a user would."""
     environment = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -62,15 +80,33 @@ def run_cli(*args, cwd=None, env=None, timeout=120, input=None) -> subprocess.Co
                           capture_output=True, text=True, timeout=timeout, input=input)
 
 
-def check_json(project_dir, *args, cwd=None) -> tuple[int, dict]:
-    """`check --json` on a project: (exit code, parsed report)."""
-    result = run_cli("check", project_dir, "--json", *args, cwd=cwd)
+def cli_json(*args, cwd=None, env=None, timeout=120) -> tuple:
+    """A command with --json: (exit code, the one JSON object it printed); never a traceback."""
+    result = run_cli(*args, "--json", cwd=cwd, env=env, timeout=timeout)
     assert "Traceback" not in result.stderr, result.stderr
     return result.returncode, json.loads(result.stdout)
 
 
-def codes(report: dict, severity: str | None = None) -> set:
-    return {f["code"] for f in report["findings"] if severity in (None, f["severity"])}
+def check_json(project_dir, *args, cwd=None) -> tuple:
+    return cli_json("check", project_dir, *args, cwd=cwd)
+
+
+def inspect(project: Path, policy=None, **options):
+    """The check's report, in process (fast): the rule functions without a subprocess."""
+    from packflow_export.policy import load_policy
+    from packflow_export.rules import Options, inspect_project
+
+    return inspect_project(project, policy or load_policy(), options=Options(**options)).report
+
+
+def codes(report, severity: str | None = None) -> set:
+    findings = report["findings"] if isinstance(report, dict) else [f._asdict() for f in report.findings]
+    return {f["code"] for f in findings if severity in (None, f["severity"])}
+
+
+def findings_of(report, code: str) -> list:
+    findings = report["findings"] if isinstance(report, dict) else [f.as_dict() for f in report.findings]
+    return [f for f in findings if f["code"] == code]
 
 
 def load_yaml(path: Path):
@@ -128,8 +164,12 @@ def template_copy(destination: Path) -> Path:
     return destination
 
 
+def git(folder: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=folder, check=True, capture_output=True, text=True).stdout
+
+
 def git_commit_all(folder: Path, message: str) -> None:
     if not (folder / ".git").exists():
-        subprocess.run(["git", "init", "-q"], cwd=folder, check=True)
-    subprocess.run(["git", "add", "-A"], cwd=folder, check=True)
-    subprocess.run(["git", "commit", "-qm", message], cwd=folder, check=True, capture_output=True)
+        git(folder, "init", "-q", "-b", "main")
+    git(folder, "add", "-A")
+    git(folder, "commit", "-qm", message)

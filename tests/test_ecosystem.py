@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (COOKIECUTTER_JSON, OFFLINE_PIP, REPO, bake, build_wheel, clean_venv, git_commit_all, load_yaml,
-                      run_cli, template_copy)
+from conftest import (COOKIECUTTER_JSON, OFFLINE_PIP, REPO, bake, bake_cli, build_wheel, clean_venv, git_commit_all,
+                      load_yaml, run_cli, template_copy)
 
 BIN = Path(sys.executable).parent
 CI_FILES = {"github": {".github/workflows/packflow.yml"}, "gitlab": {".gitlab-ci.yml"}, "none": set()}
@@ -132,7 +132,9 @@ def test_fork_changes_defaults_and_policy_by_data_alone(tmp_path, wheelhouse):
     assert sorted(changed) == ["cookiecutter.json", "packflow_export/policy.yaml"]  # data only, no Python
     git_commit_all(fork, "Acme defaults and policy")
 
-    project = _bake_from(fork, tmp_path / "baked")
+    baked = bake_cli(tmp_path / "baked", template=fork)
+    assert baked.returncode == 0, baked.stderr
+    project = tmp_path / "baked" / "my-analytic"
     config = load_yaml(project / "packflow.yaml")
     assert config["extra"]["organization"] == "Acme Analytics" and config["extra"]["license"] == "Apache-2.0"
     assert config["maintainers"] == ["ml-team@acme.example"]
@@ -155,8 +157,41 @@ def test_fork_changes_defaults_and_policy_by_data_alone(tmp_path, wheelhouse):
     assert run_cli("check", project).returncode == 0  # the upstream template's own policy requires nothing extra
 
 
-def _bake_from(template: Path, output: Path) -> Path:
-    output.mkdir(parents=True)
-    result = run([BIN / "cookiecutter", "--no-input", "-o", output, template], output, {"HOME": str(output)})
-    assert result.returncode == 0, result.stderr
-    return output / "my-analytic"
+ISC_TEXT = """ISC License
+
+Copyright (c) {% now "utc", "%Y" %} {{ cookiecutter.organization }}
+
+Permission to use, copy, modify, and/or distribute this software for any purpose with or without fee is hereby
+granted, provided that the above copyright notice and this permission notice appear in all copies.
+
+THE SOFTWARE IS PROVIDED "AS IS" AND THE AUTHOR DISCLAIMS ALL WARRANTIES WITH REGARD TO THIS SOFTWARE.
+"""
+
+
+@pytest.mark.slow
+def test_fork_guide_adds_a_license_that_check_can_tell_apart(tmp_path):
+    """Follow the README's 'add a license' row literally: text, choice, markers. Then check agrees with LICENSE.txt."""
+    readme = (REPO / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| add a license"))
+    assert "templates/licenses/<SPDX>.txt" in row and "`license`" in row and "license_markers" in row
+    fork = template_copy(tmp_path / "fork")
+    (fork / "templates" / "licenses" / "ISC.txt").write_text(ISC_TEXT)
+    settings = json.loads((fork / "cookiecutter.json").read_text())
+    settings["license"] = ["ISC"] + settings["license"]
+    settings["__prompts__"]["license"]["ISC"] = "ISC"
+    (fork / "cookiecutter.json").write_text(json.dumps(settings, indent=2) + "\n")
+    policy = fork / "packflow_export" / "policy.yaml"
+    policy.write_text(policy.read_text().replace(
+        "license_markers:\n", 'license_markers:\n  ISC: ["Permission to use, copy, modify, and/or distribute this software"]\n'))
+    git_commit_all(fork, "add ISC")
+    baked = bake_cli(tmp_path / "baked", template=fork)
+    assert baked.returncode == 0, baked.stderr
+    project = tmp_path / "baked" / "my-analytic"
+    assert load_yaml(project / "packflow.yaml")["extra"]["license"] == "ISC"
+    assert (project / "LICENSE.txt").read_text().startswith("ISC License")
+    ok = run_cli("check", project, "--json", "--policy", policy)
+    assert ok.returncode == 0 and "PF303" not in ok.stdout
+    (project / "LICENSE.txt").write_text((REPO / "templates" / "licenses" / "MIT.txt").read_text())
+    wrong = json.loads(run_cli("check", project, "--json", "--policy", policy).stdout)
+    assert [f["message"] for f in wrong["findings"] if f["code"] == "PF303"] == [
+        "LICENSE.txt does not read like ISC (missing 'Permission to use, copy, modify, and/or distribute this software')"]

@@ -8,13 +8,13 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import load_yaml
 
-from packflow_export.checks import check_config
-from packflow_export.config import load_policy, load_project_config
+from packflow_export.policy import load_policy
+from packflow_export.rules.config import check_config, parse_config
 
 SCHEMA_PATH = Path(__import__("packflow_export").__file__).with_name("packflow.schema.json")
 SCHEMA = json.loads(SCHEMA_PATH.read_text())
@@ -38,7 +38,8 @@ CORPUS = {
     "name missing": GOOD.replace('name: "x"\n', ""),
     "version missing": GOOD.replace('version: "1.0"\n', ""),
     "backend missing": GOOD.replace('inference_backend: "inference:Backend"\n', ""),
-    "python_version missing": GOOD.replace('python_version: "3.11"\n', ""),
+    "python_version missing (a warning)": GOOD.replace('python_version: "3.11"\n', ""),
+    "name too long": GOOD.replace('"x"', '"' + "x" * 101 + '"'),
     "backend without class": GOOD.replace("inference:Backend", "inference"),
     "backend keyword": GOOD.replace("inference:Backend", "import:Backend"),
     "loader bad": GOOD + "loader: remote\n",
@@ -55,10 +56,9 @@ CORPUS = {
 }
 
 
-def check_errors(tmp_path: Path, text: str) -> list:
-    """`check`'s packflow.yaml errors for a text (the PF2xx rules at error severity)."""
-    (tmp_path / "packflow.yaml").write_text(text, encoding="utf-8")
-    config = load_project_config(tmp_path)
+def check_errors(text: str) -> list:
+    """`check`'s packflow.yaml errors for a text (the PF2xx rules at error severity), in process."""
+    config = parse_config(text)
     findings = config.findings or list(check_config(config, load_policy()))
     return [f.code for f in findings if f.code.startswith("PF2") and f.severity == "error"]
 
@@ -69,10 +69,10 @@ def test_schema_is_valid_draft_2020_12():
 
 
 @pytest.mark.parametrize("case", list(CORPUS))
-def test_schema_and_check_agree_on_the_corpus(tmp_path, case):
+def test_schema_and_check_agree_on_the_corpus(case):
     text = CORPUS[case]
     schema_ok = VALIDATOR.is_valid(yaml.safe_load(text))
-    errors = check_errors(tmp_path, text)
+    errors = check_errors(text)
     assert schema_ok == (not errors), (case, errors, [e.message for e in VALIDATOR.iter_errors(yaml.safe_load(text))])
 
 
@@ -91,9 +91,9 @@ keys = st.sampled_from(["name", "version", "description", "maintainers", "infere
 base = {"name": "x", "version": "1.0", "inference_backend": "inference:Backend", "python_version": "3.11"}
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None)
 @given(changes=st.dictionaries(keys, values, max_size=3), removed=st.sets(st.sampled_from(sorted(base)), max_size=1))
-def test_property_schema_and_check_agree(tmp_path, changes, removed):
+def test_property_schema_and_check_agree(changes, removed):
     config = {k: v for k, v in {**base, **changes}.items() if k not in removed}
     text = yaml.safe_dump(config)
-    assert VALIDATOR.is_valid(yaml.safe_load(text)) == (not check_errors(tmp_path, text)), text
+    assert VALIDATOR.is_valid(yaml.safe_load(text)) == (not check_errors(text)), text

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import COOKIECUTTER_JSON, REPO, bake, load_yaml
+from conftest import COOKIECUTTER_JSON, bake, bake_cli, load_yaml
 
 EXPECTED_FILES = {".github/workflows/packflow.yml", ".gitignore", "LICENSE.txt", "MODEL_CARD.md", "README.md", "inference.py", "packflow.yaml",
                   "requirements.txt", "test_inference.py", "validate.py"}
@@ -31,12 +31,9 @@ def run(command, cwd, timeout=120):
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
-def test_default_bake_has_exactly_the_expected_files(cookies):
-    result = cookies.bake(template=str(REPO))
-    assert result.exit_code == 0, result.exception
-    assert result.exception is None
-    assert result.project_path.name == "my-analytic"
-    assert project_files(result.project_path) == EXPECTED_FILES
+def test_default_bake_has_exactly_the_expected_files(default_bake):
+    assert default_bake.name == "my-analytic"
+    assert project_files(default_bake) == EXPECTED_FILES
 
 
 def test_default_bake_has_no_jinja_crlf_empty_file_or_pycache(default_bake):
@@ -133,12 +130,11 @@ def test_dotted_backend_bakes_into_a_package_that_loads(tmp_path, loader):
     "license_id, loader",
     list(itertools.product(COOKIECUTTER_JSON["license"], COOKIECUTTER_JSON["loader"])),
 )
-def test_option_matrix_bakes_and_parses(cookies, license_id, loader):
-    result = cookies.bake(template=str(REPO), extra_context={"license": license_id, "loader": loader})
-    assert result.exit_code == 0, result.exception
-    config = load_yaml(result.project_path / "packflow.yaml")
+def test_option_matrix_bakes_and_parses(tmp_path, license_id, loader):
+    project = bake(tmp_path, license=license_id, loader=loader)
+    config = load_yaml(project / "packflow.yaml")
     assert config["loader"] == loader and config["extra"]["license"] == license_id
-    license_text = (result.project_path / "LICENSE.txt").read_text()
+    license_text = (project / "LICENSE.txt").read_text()
     assert "Example Org" in license_text and not JINJA_LEFTOVER.search(license_text)
     expected = {"MIT": "MIT License", "Apache-2.0": "Apache License", "BSD-3-Clause": "Neither the name",
                 "Proprietary": "All rights reserved"}[license_id]
@@ -154,23 +150,28 @@ HOSTILE = [
 
 
 @pytest.mark.parametrize("value", HOSTILE)
-def test_hostile_answers_round_trip(cookies, value):
-    result = cookies.bake(template=str(REPO), extra_context={
-        "project_name": value, "project_slug": "hostile", "description": value, "organization": value})
-    assert result.exit_code == 0, result.exception
-    config = load_yaml(result.project_path / "packflow.yaml")
+def test_hostile_answers_round_trip(tmp_path, value):
+    project = bake(tmp_path, project_name=value, project_slug="hostile", description=value, organization=value)
+    config = load_yaml(project / "packflow.yaml")
     assert config["description"] == value
     assert config["extra"]["project_name"] == value and config["extra"]["organization"] == value
-    card = (result.project_path / "MODEL_CARD.md").read_text(encoding="utf-8")
+    card = (project / "MODEL_CARD.md").read_text(encoding="utf-8")
     assert f"**Name:** {value}" in card and f"**Organization:** {value}" in card
-    assert value in (result.project_path / "LICENSE.txt").read_text(encoding="utf-8")
-    compile((result.project_path / "inference.py").read_text(), "inference.py", "exec")
+    assert value in (project / "LICENSE.txt").read_text(encoding="utf-8")
+    compile((project / "inference.py").read_text(), "inference.py", "exec")
 
 
-def test_several_maintainers_become_a_yaml_list(cookies):
-    result = cookies.bake(template=str(REPO), extra_context={"maintainers": " a@example.org,b.c@example.co.uk ,"})
-    assert result.exit_code == 0, result.exception
-    assert load_yaml(result.project_path / "packflow.yaml")["maintainers"] == ["a@example.org", "b.c@example.co.uk"]
+def test_non_ascii_is_written_readably_and_reads_back(tmp_path):
+    name = "Fraud Scorer: v2 😀 café"
+    project = bake(tmp_path, project_name=name, project_slug="fraud")
+    text = (project / "packflow.yaml").read_text(encoding="utf-8")
+    assert 'project_name: "Fraud Scorer: v2 😀 café"' in text and "\\U" not in text
+    assert load_yaml(project / "packflow.yaml")["extra"]["project_name"] == name
+
+
+def test_several_maintainers_become_a_yaml_list(tmp_path):
+    project = bake(tmp_path, maintainers=" a@example.org,b.c@example.co.uk ,")
+    assert load_yaml(project / "packflow.yaml")["maintainers"] == ["a@example.org", "b.c@example.co.uk"]
 
 
 # Printable one-line text, no Jinja openers (cookiecutter renders answers as templates).
@@ -200,7 +201,8 @@ INVALID = [
     ("inference_backend", "inference"), ("inference_backend", "a:b:c"), ("inference_backend", "my-module:Backend"),
     ("inference_backend", "inference:class"), ("inference_backend", "json:Backend"), ("inference_backend", "validate:B"),
     ("inference_backend", "pkg.:Backend"),
-    ("packflow_version", "latest"),
+    ("packflow_version", "latest"), ("packflow_version", "0.3.0"), ("packflow_version", "\n0.4.1"),
+    ("project_slug", "a" * 240), ("maintainers", "a@b.org\udcff"),
     ("description", "two\nlines"), ("description", "   "), ("organization", "bell\x07"), ("project_name", ""),
 ]
 
@@ -210,20 +212,36 @@ def test_invalid_answer_is_refused_and_leaves_no_folder(tmp_path, variable, valu
     context = {variable: value}
     if variable != "project_slug":
         context["project_slug"] = "refused"
-    command = [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(tmp_path / "out"), str(REPO)]
-    command += [f"{key}={val}" for key, val in context.items()]
-    (tmp_path / "out").mkdir()
-    result = run(command, tmp_path, timeout=60)
+    out = tmp_path / "out"
+    result = bake_cli(out, *(f"{key}={val}" for key, val in context.items()))
     assert result.returncode != 0
     assert f"ERROR: {variable}: " in result.stderr, result.stderr
-    assert list((tmp_path / "out").iterdir()) == []
+    assert [p for p in out.iterdir() if not p.name.startswith(".")] == []
     assert not (tmp_path / "escape").exists()
+
+
+def test_refused_bake_prints_the_command_that_keeps_the_good_answers(tmp_path):
+    """Fix the FIXME in the printed command, run it, and the bake works with every other answer kept."""
+    import shlex
+
+    out = tmp_path / "out"
+    result = bake_cli(out, "project_name=Fraud Scorer", "organization=Acme \"Labs\"", "version=one", "license=Apache-2.0")
+    assert result.returncode != 0 and "ERROR: version:" in result.stderr
+    (command,) = [line.strip() for line in result.stderr.splitlines() if line.strip().startswith("cookiecutter ")]
+    words = shlex.split(command)
+    assert "version=FIXME" in words and "license=Apache-2.0" in words and 'organization=Acme "Labs"' in words
+    fixed = [("version=1.0.0" if word == "version=FIXME" else word) for word in words]
+    rerun = subprocess.run([str(Path(sys.executable).with_name("cookiecutter")), *fixed[1:]], capture_output=True,
+                           text=True, cwd=tmp_path, env=dict(os.environ, HOME=str(tmp_path)), timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    config = load_yaml(out / "fraud-scorer" / "packflow.yaml")
+    assert config["version"] == "1.0.0" and config["extra"]["organization"] == 'Acme "Labs"'
+    assert config["extra"]["license"] == "Apache-2.0"
 
 
 @pytest.mark.parametrize("variable", [name for name, value in COOKIECUTTER_JSON.items() if isinstance(value, list)])
 def test_choice_outside_the_list_is_refused_by_cookiecutter_and_leaves_no_folder(tmp_path, variable):
-    command = [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(tmp_path), str(REPO), f"{variable}=bogus"]
-    result = run(command, tmp_path, timeout=60)
+    result = bake_cli(tmp_path / "out", f"{variable}=bogus")
     assert result.returncode != 0
     assert f"choice variable {variable}" in result.stderr
-    assert list(tmp_path.iterdir()) == []
+    assert [p for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")] == []

@@ -1,0 +1,129 @@
+"""A project's files as the rules read them: a folder on disk, or the members of an archive.
+
+Both views answer the same questions (is this a file, give me its bytes up to a limit), so check, export and
+verify run the same rules. Reading never follows a link out of the project, never blocks on a FIFO and
+never reads more than asked.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path, PurePosixPath
+from typing import Callable, Iterator, Optional
+
+CHUNK_BYTES = 1 << 20
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) \
+    | getattr(os, "O_BINARY", 0)
+
+
+class Unreadable(Exception):
+    """A project file cannot be read: the message says why, in words for the user."""
+
+
+class FileChanged(Exception):
+    """A file changed (or was replaced) between two reads of one run."""
+
+
+def open_regular(path: Path, identity: Optional[tuple] = None):
+    """Open a regular file without following a final symlink or blocking on a FIFO; optionally insist on its identity.
+
+    identity is (device, inode, size, mtime_ns, ctime_ns) as identity_of() gives; a mismatch raises FileChanged.
+    """
+    try:
+        descriptor = os.open(path, _OPEN_FLAGS)
+    except FileNotFoundError:
+        if identity is not None:
+            raise FileChanged("was deleted") from None
+        raise Unreadable("does not exist") from None
+    except OSError as exc:
+        if identity is not None and exc.errno in (getattr(os, "ELOOP", -1), getattr(os, "EMLINK", -1)):
+            raise FileChanged("was replaced by a symbolic link") from None
+        raise Unreadable(f"cannot be read: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file (a pipe, socket or device)"
+            if identity is not None:
+                raise FileChanged(f"was replaced by {kind}")
+            raise Unreadable(f"is {kind}")
+        if identity is not None and identity_of(info) != identity:
+            raise FileChanged("was modified" if identity[:2] == identity_of(info)[:2] else "was replaced")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(descriptor, True)
+        return os.fdopen(descriptor, "rb", buffering=0)
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
+def identity_of(info: os.stat_result) -> tuple:
+    """What must stay the same for a file to count as unchanged: device, inode, size and both timestamps."""
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns
+
+
+def read_limited(stream, limit: int) -> bytes:
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise Unreadable(f"is over the {limit:,}-byte limit for this file")
+    return data
+
+
+class DirectoryView:
+    """A project folder. Paths are POSIX and relative to the root; links are followed only inside the project."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root).resolve()
+        self.label = str(self.root)
+
+    def _inside(self, rel: str) -> Path:
+        path = self.root.joinpath(*PurePosixPath(rel).parts)
+        if path.is_symlink():
+            try:
+                target = path.resolve(strict=True)
+            except (OSError, RuntimeError):
+                raise Unreadable("is a broken or looping link") from None
+            if target != self.root and self.root not in target.parents:
+                raise Unreadable("links outside the project")
+            return target
+        return path
+
+    def kind(self, rel: str) -> Optional[str]:
+        """'file', 'dir', 'other' or None (missing); a link counts as what it points to inside the project."""
+        try:
+            info = self._inside(rel).stat()
+        except (Unreadable, OSError):
+            return "other" if os.path.lexists(self.root.joinpath(*PurePosixPath(rel).parts)) else None
+        return "file" if stat.S_ISREG(info.st_mode) else "dir" if stat.S_ISDIR(info.st_mode) else "other"
+
+    def read(self, rel: str, limit: int) -> bytes:
+        with open_regular(self._inside(rel)) as stream:
+            return read_limited(stream, limit)
+
+    def path(self, rel: str) -> Path:
+        return self.root.joinpath(*PurePosixPath(rel).parts)
+
+
+class ArchiveView:
+    """The members of an archive verify has found sound; reads inflate at most `limit` bytes."""
+
+    def __init__(self, label: str, members: dict, opener: Callable[[str], Iterator[bytes]]):
+        self.label = label
+        self.members = members  # name -> size
+        self._opener = opener
+
+    def kind(self, rel: str) -> Optional[str]:
+        if rel in self.members:
+            return "file"
+        prefix = rel.rstrip("/") + "/"
+        return "dir" if any(name.startswith(prefix) for name in self.members) else None
+
+    def read(self, rel: str, limit: int) -> bytes:
+        if rel not in self.members:
+            raise Unreadable("does not exist")
+        if self.members[rel] > limit:
+            raise Unreadable(f"is over the {limit:,}-byte limit for this file")
+        return b"".join(self._opener(rel))
+
+    def path(self, rel: str) -> None:
+        return None

@@ -1,0 +1,79 @@
+"""The readiness rules, one module per family, and the two entry points that run them: on a project folder
+(check, export) and on the members of an archive (verify).
+
+Families and their codes: files PF1xx, config PF2xx, documents PF3xx, requirements PF4xx, backend PF5xx,
+git PF6xx, tests PF7xx, contents PF8xx, archive PF9xx (verify) and load PF95x (verify --load).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, NamedTuple, Optional
+
+from ..findings import Report
+from . import archive, backend, config, contents, documents, files, git, requirements, tests  # noqa: F401
+
+
+class Options(NamedTuple):
+    allowed_secrets: frozenset = frozenset()
+    run_tests: bool = False
+    test_timeout: float = 600.0
+
+
+class Inspection(NamedTuple):
+    """A project as the rules saw it: the report, and what export needs to write it."""
+
+    report: Report
+    config: "config.ProjectConfig"
+    selection: object  # selection.Selection, or None when packflow.yaml cannot name the archive
+    git: object  # gitinfo.GitRepo or None
+
+
+def static_checks(view, project_config, policy) -> list:
+    """The families that read files and never run anything: files, config, documents, requirements, backend."""
+    findings = list(project_config.findings)
+    if not project_config.findings:
+        findings += config.check_config(project_config, policy)
+    findings += files.check_files(view)
+    findings += requirements.check_requirements(view, requirements.read_requirements(view))
+    findings += documents.check_documents(view, project_config, policy)
+    findings += backend.check_backend(view, project_config)
+    return findings
+
+
+def inspect_project(project: Path, policy, *, strict: bool = False, options: Options = Options(),
+                    open_file: Optional[Callable] = None) -> Inspection:
+    """Every readiness rule over a project folder: static checks, git, the files an archive would hold, tests."""
+    from ..gitinfo import GitRepo
+    from ..project import DirectoryView
+    from ..selection import select_files
+
+    view = DirectoryView(project)
+    project_config = config.load_config(view)
+    report = Report(view.label, policy, strict)
+    report.add(static_checks(view, project_config, policy))
+    repo, skipped = GitRepo.open(view.root)
+    report.add(git.check_git(repo, skipped, project_config))
+    name = project_config.text_field("name")
+    selection = None
+    if name:
+        selection = select_files(view.root, name)
+        open_file = open_file or _read_chunks
+        report.add(contents.check_walk(selection))
+        report.add(contents.check_names(f.name for f in selection.files))
+        needed = contents.required_files(view, project_config, backend.find_backend_module(view, project_config))
+        report.add(contents.check_required(selection, needed))
+        report.add(contents.scan_contents(((f.name, lambda f=f: open_file(f)) for f in selection.files),
+                                          options.allowed_secrets))
+    if options.run_tests:
+        report.add(tests.run_project_tests(view.root, options.test_timeout))
+    return Inspection(report, project_config, selection, repo)
+
+
+def _read_chunks(item, chunk_bytes: int = 1 << 20):
+    """A selected file's bytes, read from the file the walk saw (FileChanged if it is another one now)."""
+    from ..project import open_regular
+
+    with open_regular(item.path, item.identity) as stream:
+        while chunk := stream.read(chunk_bytes):
+            yield chunk

@@ -1,0 +1,58 @@
+"""The project's own tests and validate.py pass (PF7xx, with --run-tests). This family runs project code,
+in subprocesses with a time limit, and only when asked.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Iterable
+
+from ..findings import Finding, define
+
+TESTS_FAIL = define(
+    "PF701", "error", "the project's tests fail",
+    why="A release whose own tests fail is known to be broken.",
+    fix="Run python -m pytest in the project and fix the failures.")
+VALIDATE_FAILS = define(
+    "PF702", "error", "validate.py fails",
+    why="validate.py runs Packflow's check_io on the sample inputs: the backend breaks Packflow's I/O contract.",
+    fix="Run python validate.py in the project and fix the backend.")
+NO_TESTS = define(
+    "PF703", "warning", "the project has no tests",
+    why="Nothing shows the backend works before it ships.",
+    fix="Add pytest tests (the template's test_inference.py is a start).")
+
+# Packflow 0.4's own scaffold names its tests tests.py.
+TEST_FILE_PATTERNS = "test_*.py *_test.py tests.py"
+
+
+def pytest_command(python: str) -> list:
+    return [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", f"python_files={TEST_FILE_PATTERNS}"]
+
+
+def run_project_tests(project: Path, timeout: float, python: str = sys.executable, env=None) -> Iterable[Finding]:
+    """Run the project's pytest suite and validate.py, each in a subprocess with a timeout."""
+    env = dict(os.environ if env is None else env, PYTHONDONTWRITEBYTECODE="1")
+    runs = [(TESTS_FAIL, "the tests", pytest_command(python))]
+    if (project / "validate.py").is_file():
+        runs.append((VALIDATE_FAILS, "validate.py", [python, "validate.py"]))
+    for rule, what, command in runs:
+        try:
+            result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True,
+                                    errors="replace", timeout=timeout, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            yield rule(f"{what} did not finish within {timeout:g} s", None)
+            continue
+        except OSError as exc:
+            yield rule(f"{what} could not be started: {exc}", None)
+            continue
+        if rule is TESTS_FAIL and result.returncode == 5:
+            yield NO_TESTS("pytest found no tests in the project (test_*.py, *_test.py or tests.py)", None)
+        elif rule is TESTS_FAIL and "No module named pytest" in result.stderr:
+            yield rule("pytest is not installed in this environment", None, None, "python -m pip install pytest")
+        elif result.returncode != 0:
+            tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
+            yield rule(f"{what} failed (exit {result.returncode}):\n{tail}", None)

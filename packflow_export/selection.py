@@ -1,0 +1,238 @@
+"""Which files go into the archive: one pruning walk, built-in exclusions, .gitignore and .packflowignore.
+
+The walk records facts, not verdicts: what it left out and why, the links it met and what they point to, the
+entries it could not use. The contents rules (rules/contents.py) turn those facts into findings.
+
+Symlinks: a link to a file inside the project is packed as a regular file holding the target's content; a
+link to a folder is not followed (so loops cannot happen); a link that leaves the project or dangles is left
+out. Content from outside the project never enters the archive.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import stat
+from pathlib import Path
+from typing import NamedTuple, Optional
+
+from .naming import archive_stem
+from .project import identity_of
+
+# Never descended into, whatever the ignore files say: VCS, caches, dependencies, IDE and build output.
+EXCLUDED_DIRS = frozenset({
+    ".git", ".hg", ".svn", ".bzr", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".hypothesis",
+    ".tox", ".nox", ".eggs", ".ipynb_checkpoints", "node_modules", ".idea", ".vscode", "build", "dist",
+    ".venv", "venv",
+})
+EXCLUDED_DIR_PATTERNS = ("*.egg-info",)
+EXCLUDED_FILE_PATTERNS = ("*.pyc", "*.pyo", ".DS_Store", "Thumbs.db")
+# A folder holding one of these is an environment (virtualenv, conda), whatever its name.
+ENVIRONMENT_MARKERS = ("pyvenv.cfg", "conda-meta")
+IGNORE_FILES = (".gitignore", ".packflowignore")
+
+
+class SelectedFile(NamedTuple):
+    name: str  # POSIX path inside the archive
+    path: Path  # where the content is read (the target, for a link)
+    size: int
+    executable: bool
+    identity: tuple  # project.identity_of() at walk time: the content must still be this file when read
+
+
+class Link(NamedTuple):
+    name: str
+    target: Optional[str]  # the target inside the project (POSIX), or None
+    outcome: str  # "copied", "outside", "dangling", "folder", "loop", "annex"
+
+
+class Selection:
+    """The files to pack (sorted by name), and what the walk met on the way."""
+
+    def __init__(self, project: Path, rules: "IgnoreRules"):
+        self.project = project
+        self.rules = rules
+        self.files: list = []
+        self.links: list = []  # Link
+        self.special: list = []  # (name, what it is): pipes, sockets, devices
+        self.unreadable: list = []  # (name, reason)
+        self.bad_names: list = []  # (name as shown, reason)
+        self.excluded: dict = {}  # excluded name (a folder ends with '/') -> why
+
+    @property
+    def total_size(self) -> int:
+        return sum(f.size for f in self.files)
+
+    @property
+    def names(self) -> set:
+        return {f.name for f in self.files}
+
+    def why_excluded(self, name: str) -> Optional[str]:
+        """Why a project path is not in the archive (None when it is, or when it does not exist)."""
+        if name in self.names:
+            return None
+        parts = name.split("/")
+        for depth in range(1, len(parts)):
+            folder = "/".join(parts[:depth]) + "/"
+            if folder in self.excluded:
+                return self.excluded[folder]
+        if name in self.excluded:
+            return self.excluded[name]
+        return None
+
+
+def archive_patterns(name: str) -> tuple:
+    """This project's archives, their checksums, SBOMs and partial writes: never packed."""
+    stem = archive_stem(name)
+    return (f"{stem}-*.zip", f"{stem}-*.zip.sha256", f"{stem}-*.zip.cdx.json", f".{stem}-*.partial")
+
+
+class IgnoreRules:
+    """.gitignore and .packflowignore files, root and nested, with git's precedence (deeper and later win)."""
+
+    def __init__(self):
+        self._specs: list = []  # (folder prefix, kind rank, file name, lines, spec)
+        self.problems: list = []  # (ignore file, reason)
+
+    def load(self, folder: Path, prefix: str) -> None:
+        for rank, name in enumerate(IGNORE_FILES):
+            path = folder / name
+            if not path.is_file():
+                continue
+            import pathspec
+
+            try:
+                lines = path.read_text(encoding="utf-8-sig").splitlines()
+                spec = pathspec.GitIgnoreSpec.from_lines(lines)
+            except (OSError, UnicodeDecodeError, ValueError) as exc:
+                self.problems.append((f"{prefix}{name}", str(exc)))
+                continue
+            self._specs.append((prefix, rank, f"{prefix}{name}", lines, spec))
+        self._specs.sort(key=lambda item: (item[1], item[0].count("/")))
+
+    def decide(self, rel: str, is_dir: bool) -> Optional[str]:
+        """The ignore rule that leaves the path out ("file:line: pattern"), or None when it stays in."""
+        decision = None
+        candidate = rel + "/" if is_dir else rel
+        for prefix, _, source, lines, spec in self._specs:
+            if prefix and not candidate.startswith(prefix):
+                continue
+            result = spec.check_file(candidate[len(prefix):])
+            if result.include is not None:
+                decision = None
+                if result.include:
+                    index = result.index
+                    line = _pattern_line(lines, index)
+                    decision = f"{source}:{line}: {lines[line - 1].strip()}" if line else source
+        return decision
+
+
+def _pattern_line(lines: list, index: Optional[int]) -> Optional[int]:
+    """The 1-based line of the index-th pattern (pathspec makes a pattern of every non-empty line)."""
+    numbered = [number for number, line in enumerate(lines, 1) if line]
+    return numbered[index] if index is not None and 0 <= index < len(numbered) else None
+
+
+def name_matcher(patterns):
+    """One compiled regex for several fnmatch patterns."""
+    return re.compile("|".join(fnmatch.translate(p) for p in patterns)).match
+
+
+def is_environment(path: Path) -> bool:
+    return any(os.path.lexists(path / marker) for marker in ENVIRONMENT_MARKERS)
+
+
+def select_files(project: Path, name: str, output: Optional[Path] = None) -> Selection:
+    """Walk the project once (iteratively: depth is no limit), pruning excluded folders; files sorted by name."""
+    project = Path(project).resolve()
+    rules = IgnoreRules()
+    selection = Selection(project, rules)
+    excluded_dir_name = name_matcher(EXCLUDED_DIR_PATTERNS)
+    excluded_file_name = name_matcher(EXCLUDED_FILE_PATTERNS + archive_patterns(name))
+    output_resolved = Path(output).resolve() if output else None
+
+    def keep_file(rel: str, base: str, path: Path, info: os.stat_result) -> None:
+        if excluded_file_name(base):
+            selection.excluded[rel] = "built-in exclusion (caches, archives of this project)"
+            return
+        rule = rules.decide(rel, is_dir=False)
+        if rule:
+            selection.excluded[rel] = rule
+            return
+        if output_resolved is not None and path == output_resolved:
+            return
+        selection.files.append(SelectedFile(rel, path, info.st_size, bool(info.st_mode & 0o111), identity_of(info)))
+
+    def follow_link(entry: os.DirEntry, rel: str) -> None:
+        rule = rules.decide(rel, is_dir=False) or rules.decide(rel, is_dir=True)
+        if rule:
+            selection.excluded[rel] = rule
+            return
+        try:
+            target_text = os.readlink(entry.path)
+            target = Path(entry.path).resolve(strict=True)
+        except FileNotFoundError:
+            outcome = "annex" if "annex/objects/" in target_text.replace("\\", "/") else "dangling"
+            selection.links.append(Link(rel, None, outcome))
+            return
+        except (OSError, RuntimeError):
+            selection.links.append(Link(rel, None, "loop"))
+            return
+        if target != project and project not in target.parents:
+            selection.links.append(Link(rel, None, "outside"))
+            return
+        target_rel = target.relative_to(project).as_posix()
+        if target.is_dir():
+            selection.links.append(Link(rel, target_rel, "folder"))
+        elif target.is_file():
+            selection.links.append(Link(rel, target_rel, "copied"))
+            keep_file(rel, rel.rsplit("/", 1)[-1], target, target.stat())
+        else:
+            selection.special.append((rel, "a link to a pipe, socket or device"))
+
+    pending = [(project, "")]
+    while pending:
+        folder, prefix = pending.pop()
+        rules.load(folder, prefix)
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            selection.unreadable.append((prefix or "./", f"cannot be listed: {exc.strerror}"))
+            continue
+        subfolders = []
+        for entry in entries:
+            rel = prefix + entry.name
+            try:
+                rel.encode("utf-8")
+            except UnicodeEncodeError:
+                shown = os.fsencode(entry.path).decode("utf-8", "backslashreplace")[len(str(project)) + 1:]
+                selection.bad_names.append((shown, "is not valid UTF-8"))
+                continue
+            if entry.is_symlink():
+                follow_link(entry, rel)
+                continue
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError as exc:
+                selection.unreadable.append((rel, f"cannot be read: {exc.strerror}"))
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                path = Path(entry.path)
+                if entry.name in EXCLUDED_DIRS or excluded_dir_name(entry.name):
+                    selection.excluded[rel + "/"] = "built-in exclusion (VCS, caches, environments, build output)"
+                elif is_environment(path):
+                    selection.excluded[rel + "/"] = "a Python environment (it holds pyvenv.cfg or conda-meta)"
+                else:
+                    rule = rules.decide(rel, is_dir=True)
+                    if rule:
+                        selection.excluded[rel + "/"] = rule
+                    else:
+                        subfolders.append((path, rel + "/"))
+            elif stat.S_ISREG(info.st_mode):
+                keep_file(rel, entry.name, Path(entry.path), info)
+            else:
+                selection.special.append((rel, "not a regular file (a pipe, socket or device)"))
+        pending.extend(reversed(subfolders))
+    selection.files.sort(key=lambda f: f.name)
+    return selection

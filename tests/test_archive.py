@@ -1,0 +1,145 @@
+"""archive.py: the writer alone (no rules): reproducible bytes, pinned output, streamed headers every reader
+accepts, ZIP64, atomic commit, and a file that changes mid-export never packed."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+import zlib
+
+import pytest
+
+from packflow_export import zipformat
+from packflow_export.archive import Entry, SourceChanged, write_archive
+from packflow_export.errors import CannotWrite
+
+
+def entry(name: str, data: bytes, executable: bool = False) -> Entry:
+    return Entry(name, len(data), zlib.crc32(data), executable, lambda: io.BytesIO(data))
+
+
+def fixed_content() -> list:
+    text = b"".join(b"line %d of a text file that compresses well\n" % i for i in range(60_000))  # ~2.8 MiB: 3 blocks
+    noise = b"".join(hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(4096))  # 128 KiB deflate cannot shrink
+    return [entry("a/text.txt", text), entry("b/noise.bin", noise), entry("run.sh", b"#!/bin/sh\necho hi\n", True),
+            entry("empty", b""), entry("caf\u00e9.md", "caf\u00e9\n".encode())]
+
+
+# The sha256 of fixed_content() written through the fast path (ISA-L, 1 MiB blocks, level 1). If a release of
+# isal or of this code changes the bytes, this test says so: archives must not change silently.
+PINNED_SHA256 = "2aaa52672880ec75eda04f77404f0fd95ed290aaefd36df6acb2fc22c70b0700"
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+def test_the_archive_of_fixed_content_has_pinned_bytes(tmp_path, monkeypatch, threads):
+    import packflow_export.archive
+
+    monkeypatch.setattr(packflow_export.archive, "DEFLATE_THREADS", threads)
+    result = write_archive(fixed_content(), tmp_path / "x-1.0.zip", comment=b"{}", epoch=1_700_000_000)
+    assert result.sha256 == hashlib.sha256(result.path.read_bytes()).hexdigest()
+    assert result.sha256 == PINNED_SHA256
+
+
+def test_without_isal_zlib_writes_a_valid_archive(tmp_path, monkeypatch):
+    monkeypatch.setattr(zipformat, "codec", lambda: zlib)
+    result = write_archive(fixed_content(), tmp_path / "x-1.0.zip")
+    with zipfile.ZipFile(result.path) as archive:
+        assert archive.testzip() is None
+        assert archive.read("a/text.txt") == fixed_content()[0].open().read()
+        assert archive.getinfo("a/text.txt").compress_type == zipfile.ZIP_DEFLATED
+
+
+def test_members_metadata_and_readers(tmp_path):
+    result = write_archive(fixed_content(), tmp_path / "x-1.0.zip", comment=b'{"tool":"t"}', epoch=1_700_000_000)
+    with zipfile.ZipFile(result.path) as archive:
+        assert archive.testzip() is None and archive.comment == b'{"tool":"t"}'
+        infos = {i.filename: i for i in archive.infolist()}
+        assert list(infos) == [e.name for e in fixed_content()]
+        assert {i.date_time for i in infos.values()} == {(2023, 11, 14, 22, 13, 20)}
+        assert (infos["run.sh"].external_attr >> 16) & 0o777 == 0o755
+        assert (infos["a/text.txt"].external_attr >> 16) == 0o100644
+        assert infos["b/noise.bin"].compress_type == zipfile.ZIP_STORED
+        assert infos["a/text.txt"].compress_type == zipfile.ZIP_DEFLATED and infos["a/text.txt"].flag_bits & 0x8
+        assert infos["caf\u00e9.md"].flag_bits & 0x800
+    assert [m.method for m in result.members] == ["deflated", "stored", "stored", "stored", "stored"]  # tiny files do not shrink
+    sidecar = result.sidecar.read_text()
+    assert sidecar == f"{result.sha256}  x-1.0.zip\n"
+
+
+def test_unzip_tests_the_archive(tmp_path):
+    import shutil
+    import subprocess
+
+    result = write_archive(fixed_content(), tmp_path / "x-1.0.zip")
+    if shutil.which("unzip"):
+        tested = subprocess.run(["unzip", "-t", str(result.path)], capture_output=True, text=True)
+        assert tested.returncode == 0 and "No errors detected" in tested.stdout
+
+
+def test_a_file_that_changes_after_its_check_fails_the_write(tmp_path):
+    data = b"checked content\n" * 1000
+    changed = Entry("a.txt", len(data), zlib.crc32(data), False, lambda: io.BytesIO(data.replace(b"checked", b"swapped")))
+    with pytest.raises(SourceChanged, match="a.txt changed while being packed"):
+        write_archive([changed], tmp_path / "x-1.0.zip")
+    grown = Entry("b.txt", len(data), zlib.crc32(data), False, lambda: io.BytesIO(data + b"more"))
+    with pytest.raises(SourceChanged, match="grew"):
+        write_archive([grown], tmp_path / "x-1.0.zip")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_archive_is_refused_without_force(tmp_path):
+    target = tmp_path / "x-1.0.zip"
+    target.write_bytes(b"the released bytes")
+    with pytest.raises(CannotWrite, match="already exists"):
+        write_archive(fixed_content(), target)
+    assert target.read_bytes() == b"the released bytes"
+    write_archive(fixed_content(), target, force=True)
+    assert zipfile.is_zipfile(target)
+
+
+class Sparse(io.RawIOBase):
+    """A file of zeros of any size, read without storing it."""
+
+    def __init__(self, size):
+        self.size, self.position = size, 0
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def seek(self, offset, whence=0):
+        self.position = offset
+        return offset
+
+    def readinto(self, buffer):
+        count = max(0, min(len(buffer), self.size - self.position))
+        buffer[:count] = bytes(count)
+        self.position += count
+        return count
+
+
+@pytest.mark.slow
+def test_zip64_member_over_4_gib(tmp_path):
+    size = (4 << 30) + 12345
+    crc = 0
+    zeros = bytes(1 << 20)
+    for _ in range(size >> 20):
+        crc = zlib.crc32(zeros, crc)
+    crc = zlib.crc32(bytes(size & ((1 << 20) - 1)), crc)
+    big = Entry("weights.bin", size, crc, False, lambda: Sparse(size))
+    result = write_archive([big, entry("z.txt", b"after the big one\n")], tmp_path / "x-1.0.zip")
+    with zipfile.ZipFile(result.path) as archive:
+        info = archive.getinfo("weights.bin")
+        assert info.file_size == size and info.compress_type == zipfile.ZIP_DEFLATED
+        assert archive.read("z.txt") == b"after the big one\n"
+
+
+@pytest.mark.slow
+def test_more_than_65535_entries(tmp_path):
+    entries = [entry(f"shards/{index:05d}.md", b"# shard\n") for index in range(65_600)]
+    result = write_archive(entries, tmp_path / "x-1.0.zip")
+    with zipfile.ZipFile(result.path) as archive:
+        assert len(archive.infolist()) == 65_600

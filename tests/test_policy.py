@@ -1,0 +1,69 @@
+"""policy.py: the organisation's policy as data; every mistake in it is exit 2 with the file and the key."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import codes, edit, findings_of, inspect, run_cli
+
+from packflow_export.errors import UsageError
+from packflow_export.policy import load_policy
+
+
+def write_policy(tmp_path, text):
+    path = tmp_path / "policy.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_policy_strict_and_severity(project, tmp_path):
+    assert not inspect(project, load_policy(write_policy(tmp_path, "strict: true\n"))).ok
+    report = inspect(project, load_policy(write_policy(tmp_path, "severity: {PF301: error, PF504: 'off'}\n")))
+    assert not report.ok and codes(report, "error") == {"PF301"} and "PF504" not in codes(report)
+
+
+def test_policy_required_fields(project, tmp_path):
+    policy = load_policy(write_policy(tmp_path, "required_fields: [classification, description]\n"))
+    report = inspect(project, policy)
+    assert not report.ok and "'classification'" in findings_of(report, "PF214")[0]["message"]
+    assert len(findings_of(report, "PF214")) == 1
+    edit(project / "packflow.yaml", "extra:\n", "extra:\n  classification: internal\n")
+    assert inspect(project, policy).ok
+
+
+def test_policy_allowed_licenses(project, tmp_path):
+    report = inspect(project, load_policy(write_policy(tmp_path, "allowed_licenses: [Apache-2.0]\n")))
+    assert not report.ok and "'MIT' is not allowed" in findings_of(report, "PF215")[0]["message"]
+    assert inspect(project, load_policy(write_policy(tmp_path, "allowed_licenses: [MIT]\n"))).ok
+
+
+@pytest.mark.parametrize("text, words", [
+    ("stritc: true\n", "unknown key(s) stritc"),
+    ("strict: maybe\n", "strict: must be true or false"),
+    ("severity: {PF999: error}\n", "unknown rule code 'PF999'"),
+    ("severity: {PF301: fatal}\n", "must be one of error, warning, info, off"),
+    ("required_fields: classification\n", "required_fields: must be a list"),
+    ("license_markers: {MIT: []}\n", "license_markers: must map SPDX ids to lists of phrases"),
+    ("- a\n- b\n", "must be a mapping"),
+    ("strict: [\n", "not valid YAML"),
+])
+def test_bad_policy_is_a_usage_error_naming_the_file(tmp_path, text, words):
+    path = write_policy(tmp_path, text)
+    with pytest.raises(UsageError) as raised:
+        load_policy(path)
+    assert words in str(raised.value) and str(path) in str(raised.value)
+
+
+def test_bad_policy_is_exit_2_from_every_command(project, tmp_path):
+    path = write_policy(tmp_path, "stritc: true\n")
+    for command in ("check", "export"):
+        result = run_cli(command, project, "--policy", path)
+        assert result.returncode == 2 and "stritc" in result.stderr and "Traceback" not in result.stderr
+    result = run_cli("check", project, "--policy", tmp_path / "none.yaml")
+    assert result.returncode == 2 and "none.yaml" in result.stderr
+
+
+def test_bundled_policy_is_valid_and_neutral():
+    policy = load_policy()
+    assert policy.strict is False and policy.severity == {} and policy.required_fields == ()
+    assert {"MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary"} <= set(policy.license_markers)

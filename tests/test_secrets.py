@@ -1,0 +1,179 @@
+"""secrets.py and the contents rules (PF801, PF803, PF804): what looks like a secret, wherever it sits,
+found in linear time; placeholders and ordinary ML code pass."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from conftest import findings_of, inspect
+
+from packflow_export.secrets import scan_chunks
+
+AKIA = "AKIA" + "Q3EGRW7KZ2BN5M4P"
+SECRET_CONTENT = [
+    ("key.txt", "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----\n", "PEM private key"),
+    ("config.py", f'AWS_ID = "{AKIA}"\n', "AWS access key id"),
+    ("aws.cfg", "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYzq8hG3kLmA\n", "AWS secret access key"),
+    ("ci.sh", "TOKEN=ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8" + "\n", "GitHub token"),
+    ("gl.txt", "glpat-" + "Zx8Yw7Vu6Ts5Rq4Po3Nm" + "\n", "GitLab token"),
+    ("slack.json", '{"t": "xoxb-' + "2048193755-9fk2mQ8sLw" + '"}\n', "Slack token"),
+    ("pay.py", "stripe.key = 'sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc" + "'\n", "Stripe live key"),
+    ("maps.js", "const k = 'AIza" + "SyD8r3kQ2mX7vL9pW4nB6tY1cZ5hJ0fE3gK" + "';\n", "Google API key"),
+    ("hf.py", "token = 'hf_" + "kTq8ZrW3mN6pL2xV9cB4yH7jD1fG5sA0eU" + "'\n", "Hugging Face token"),
+    ("db.yaml", "url: postgres://admin:S3cr3tPassw0rd@db.internal:5432/app\n", "password in a URL"),
+    ("settings.py", 'DB_PASSWORD = "Tr0ub4dor&3-horse"\n', "password or token assignment"),
+    ("deploy.conf", "API_TOKEN=9f8e7d6c5b4a3f2e1d0c\n", "password or token in an env line"),
+    ("openai.txt", "key: sk-proj-" + "a1B2c3D4e5F6g7H8i9J0" + "T3BlbkFJ" + "k1L2m3N4o5P6q7R8s9T0" + "\n", "OpenAI API key"),
+    ("npm.txt", "npm_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8" + "\n", "npm token"),
+]
+PLACEHOLDERS = [
+    'AWS_ID = "AKIAXXXXXXXXXXXXXXXX"\n', 'AWS_ID = "AKIAIOSFODNN7EXAMPLE"\n', 'password = "<your-token>"\n',
+    'api_key = "${API_KEY}"\n', 'token = "{{ token }}"\n', "url: postgres://user:<password>@host/db\n",
+    'password = os.environ["DB_PASSWORD"]\n', "API_TOKEN=${API_TOKEN}\n", 'secret = "changeme-please"\n',
+    'private_key = "xxxxxxxxxxxxxxxx"\n',
+]
+
+
+@pytest.mark.parametrize("name, content, rule", SECRET_CONTENT)
+def test_secret_content_blocks(project, name, content, rule):
+    (project / name).write_text(content)
+    report = inspect(project)
+    (found,) = findings_of(report, "PF801")
+    assert not report.ok and found["path"] == name and found["line"] == 1 and rule in found["message"]
+    assert "--allow-secret" in found["hint"] and ".packflowignore" in found["hint"]
+
+
+@pytest.mark.parametrize("name", [".env", ".env.production", ".envrc", "server.pem", "tls.key", "id_rsa", "id_ed25519",
+                                  ".netrc", ".pypirc", "cert.p12", "store.pfx", "kubeconfig", ".aws/credentials"])
+def test_secret_file_names_block(project, name):
+    path = project / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("harmless\n")
+    (project / ".gitignore").write_text("")  # the template ignores .env*; show the rule does not depend on it
+    report = inspect(project)
+    assert not report.ok and [f["path"] for f in findings_of(report, "PF801")] == [name]
+
+
+@pytest.mark.parametrize("content", PLACEHOLDERS)
+def test_placeholders_do_not_trigger(project, content):
+    (project / "settings.py").write_text(content)
+    (project / ".env.example").write_text("API_TOKEN=<your-token>\n")
+    (project / "id_rsa.pub").write_text("ssh-ed25519 AAAA test\n")
+    assert not findings_of(inspect(project), "PF801")
+
+
+def test_secret_can_be_ignored_or_explicitly_allowed(project):
+    (project / "tls.key").write_text("harmless\n")
+    assert not inspect(project).ok
+    report = inspect(project, allowed_secrets=frozenset({"tls.key"}))
+    assert report.ok and findings_of(report, "PF803")[0]["severity"] == "info"
+    (project / ".packflowignore").write_text("tls.key\n")
+    assert inspect(project).ok and not findings_of(inspect(project), "PF803")
+
+
+def test_binary_files_are_scanned_in_full(project):
+    with (project / "weights.bin").open("wb") as handle:
+        handle.write(bytes(range(256)) * 100)  # well past the first 8 KiB
+        handle.write(b"\0\1-----BEGIN RSA PRIVATE KEY-----\0" + bytes(range(256)) * 10)
+    (found,) = findings_of(inspect(project), "PF801")
+    assert found["path"] == "weights.bin" and "at byte 25,602" in found["message"] and found["line"] is None
+
+
+def test_git_lfs_pointer_blocks(project):
+    (project / "weights").mkdir()
+    (project / "weights" / "model.bin").write_text(
+        "version https://git-lfs.github.com/spec/v1\noid sha256:" + "a" * 64 + "\nsize 104857600\n")
+    (found,) = findings_of(inspect(project), "PF804")
+    assert found["severity"] == "error" and "git lfs pull" in found["message"] and found["path"] == "weights/model.bin"
+
+
+def scan(text: bytes, name: str = "x.txt") -> list:
+    return [(hit.rule, hit.line) for hit in scan_chunks([text], name)[1]]
+
+
+def test_one_finding_per_line_the_most_specific_rule():
+    assert scan(f'aws_id = "{AKIA}"  # password = "hunter2hunter2"\n'.encode()) == [("AWS access key id", 1)]
+
+
+def test_lines_are_counted_across_chunks():
+    text = b"filler line\n" * 200_000 + f'AWS_ID = "{AKIA}"\n'.encode()
+    chunks = [text[i:i + 65536] for i in range(0, len(text), 65536)]
+    assert [(h.rule, h.line) for h in scan_chunks(chunks, "x.cfg")[1]] == [("AWS access key id", 200_001)]
+
+
+def test_utf16_text_is_scanned_as_the_text_it_is():
+    text = f'line one\nAWS_ID = "{AKIA}"\n'.encode("utf-16")
+    kind, hits = scan_chunks([text], "x.txt")
+    assert kind == "utf-16" and [(h.rule, h.line) for h in hits] == [("AWS access key id", 2)]
+
+
+def test_a_stray_nul_does_not_hide_a_text_file():
+    assert scan(f'first\0line\nAWS_ID = "{AKIA}"\n'.encode()) == [("AWS access key id", 2)]
+
+
+def test_json_escaped_code_in_a_notebook_is_found():
+    notebook = {"cells": [{"cell_type": "code", "source": ['api_key = "sk-abcdefghij0123456789"\n']}]}
+    assert scan(json.dumps(notebook).encode(), "train.ipynb") == [("password or token assignment", 1)]
+
+
+ML_SOURCE = '''\
+from transformers import AutoTokenizer
+
+tokenizer = AutoTokenizer.from_pretrained("bert-base-uncased")
+pad_token = tokenizer.eos_token
+tokenizer.pad_token = tokenizer.eos_token
+SPECIAL_TOKENS = {"pad_token": "[PAD]", "cls_token": "[CLS]"}
+max_token_length = config.max_position_embeddings
+token_type_ids = encoded["token_type_ids"]
+secret_sauce = compute_features(batch)
+api_key = os.environ.get("OPENAI_API_KEY")
+password = getpass.getpass()
+auth_token = read_token_from(path)
+use_auth_token = True
+'''
+HF_CONFIG = json.dumps({"added_tokens": [{"id": 0, "content": "[PAD]"}], "pad_token": "[PAD]", "model_max_length": 512,
+                        "tokenizer_class": "BertTokenizer", "bos_token_id": 0, "eos_token": "</s>",
+                        "special_tokens_map_file": "special_tokens_map.json"}, indent=2)
+
+
+@pytest.mark.parametrize("name, text", [("model.py", ML_SOURCE), ("tokenizer_config.json", HF_CONFIG),
+                                        ("notebook.ipynb", json.dumps({"cells": [{"source": ML_SOURCE.splitlines(True)}]}))])
+def test_ordinary_ml_code_passes(name, text):
+    assert scan(text.encode(), name) == []
+
+
+ADVERSARIAL = {
+    "one long line of ACGT--": b"ACGT--",
+    "newlines": b"\n",
+    "separators": b"=:= ",
+    "spaces": b" ",
+    "almost a password assignment": b'password = "',
+    "almost an env line": b"API_TOKEN=",
+    "repeated keywords": b"password",
+    "almost a URL": b"a://b:",
+    "almost an OpenAI key": b"T3BlbkFJsk-",
+    "almost a PEM block": b"-----BEGIN ",
+    "quote runs": b"\"'",
+}
+
+
+def cpu_seconds(data: bytes, repeats: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.process_time()
+        scan_chunks([data[i:i + (1 << 20)] for i in range(0, len(data), 1 << 20)], "x.txt")
+        best = min(best, time.process_time() - started)
+    return best
+
+
+@pytest.mark.parametrize("shape", list(ADVERSARIAL))
+def test_scan_time_grows_linearly_with_the_input(shape):
+    """8x the input may cost about 8x the time, never the 64x of a quadratic scan."""
+    unit = ADVERSARIAL[shape]
+    small = unit * (200_000 // len(unit))
+    large = unit * (1_600_000 // len(unit))
+    small_time, large_time = cpu_seconds(small), cpu_seconds(large)
+    assert large_time <= 24 * max(small_time, 0.002), (shape, small_time, large_time)
