@@ -29,7 +29,7 @@ def prepare_environment() -> None:
     """
     if not Path(PYTHON).exists():
         subprocess.run([sys.executable, "-m", "venv", str(WORK / "venv")], check=True)
-        subprocess.run([PYTHON, "-m", "pip", "install", "-q", "packflow==0.4.1", "cookiecutter", "numpy", str(REPO)],
+        subprocess.run([PYTHON, "-m", "pip", "install", "-q", "packflow==0.4.1", "cookiecutter", "numpy", "uv", str(REPO)],
                        check=True, cwd=WORK)
     subprocess.run([PYTHON, "-m", "pip", "install", "-q", "--force-reinstall", "--no-deps", str(REPO)], check=True,
                    cwd=WORK)

@@ -55,6 +55,20 @@ def _project_options(parser: argparse.ArgumentParser) -> None:
                         help="time limit for each of --run-tests' runs (default: 600)")
 
 
+def _load_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("load proof (--load)")
+    group.add_argument("--load", action="store_true",
+                       help="prove the archive loads: install its requirements in a clean environment, load the "
+                            "backend as Packflow does and run check_io on sample_inputs.json")
+    group.add_argument("--index-url", metavar="URL", help="package index for the clean environment")
+    group.add_argument("--find-links", action="append", default=[], type=Path, metavar="DIR",
+                       help="also install from the wheels in DIR (repeatable)")
+    group.add_argument("--offline", action="store_true", help="use no index: only --find-links (air-gapped pipelines)")
+    group.add_argument("--no-cache", action="store_true", help="build a fresh environment and delete it afterwards")
+    group.add_argument("--load-timeout", type=float, default=600.0, metavar="SECONDS",
+                       help="time limit for installing, and for loading and running (default: 600)")
+
+
 def make_parser() -> argparse.ArgumentParser:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = _Parser(prog="python -m packflow_export", epilog=EPILOG, formatter_class=formatter,
@@ -74,6 +88,7 @@ def make_parser() -> argparse.ArgumentParser:
                         help="where to write the archive, created when missing (default: the current directory)")
     export.add_argument("--force", action="store_true", help="overwrite an existing archive of the same name")
     export.add_argument("--dry-run", action="store_true", help="list what would be packed; write nothing")
+    _load_options(export)
 
     verify = commands.add_parser("verify", help="check an archive: its records, every member, the readiness rules",
                                  epilog=EPILOG, formatter_class=formatter)
@@ -81,6 +96,8 @@ def make_parser() -> argparse.ArgumentParser:
     _common(verify)
     verify.add_argument("--max-size", type=_size, default=64 << 30, metavar="SIZE",
                         help="refuse archives whose members declare more than this in all (default: 64G)")
+    verify.add_argument("--run-tests", action="store_true", help="with --load, also run the project's tests there")
+    _load_options(verify)
 
     rules = commands.add_parser("rules", help="list the rules, or explain one: what it checks, why, how to fix it",
                                 formatter_class=formatter)
@@ -99,6 +116,22 @@ def resolve_project(path: Path) -> Path:
     if not (path / "packflow.yaml").exists() and not (path / "packflow.yaml").is_symlink():
         raise NotAProject(f"{path}: not a Packflow project (no packflow.yaml); create one with cookiecutter")
     return path.resolve()
+
+
+def _load(args):
+    """LoadOptions from the command line, or None without --load."""
+    if not args.load:
+        for option in ("index_url", "find_links", "offline", "no_cache"):
+            if getattr(args, option):
+                raise UsageError(f"--{option.replace('_', '-')} only applies with --load")
+        return None
+    from .load import LoadOptions
+
+    for folder in args.find_links:
+        if not folder.is_dir():
+            raise UsageError(f"--find-links {folder}: no such folder")
+    return LoadOptions(args.index_url, tuple(args.find_links), args.offline, not args.no_cache, args.load_timeout,
+                       getattr(args, "run_tests", False))
 
 
 def _options(args):
@@ -142,7 +175,8 @@ def run_export(args) -> int:
     bar = output.Progress() if sys.stderr.isatty() and not (args.json or args.quiet) else None
     try:
         outcome = export_project(project, policy, args.output_dir, strict=args.strict, options=_options(args),
-                                 force=args.force, dry_run=args.dry_run, progress=bar.start if bar else None)
+                                 force=args.force, dry_run=args.dry_run, progress=bar.start if bar else None,
+                                 load=_load(args))
     finally:
         if bar:
             bar.close()
@@ -162,7 +196,7 @@ def run_verify(args) -> int:
 
         load_policy(args.policy)  # a bad policy file is a usage error before any work
     verification = verify_archive(args.archive, policy_path=args.policy, allowed_secrets=frozenset(args.allow_secret),
-                                  strict=args.strict, max_size=args.max_size)
+                                  strict=args.strict, max_size=args.max_size, load=_load(args))
     return _respond(args, verification.report, output.verify_json(verification),
                     partial(output.print_verify, verification))
 

@@ -24,6 +24,7 @@ class ExportOutcome(NamedTuple):
     target: Optional[Path]
     listing: list  # Member, for --dry-run
     result: Optional[ArchiveResult]
+    phases: list = []  # the load proof's, with --load
 
     @property
     def report(self):
@@ -82,9 +83,10 @@ def prepare_output(output_dir: Path) -> Path:
 
 
 def export_project(project: Path, policy, output_dir: Path, *, strict: bool = False, options: Options = Options(),
-                   force: bool = False, dry_run: bool = False,
-                   progress: Optional[Callable[[int], Callable]] = None) -> ExportOutcome:
-    """Check the project and, when nothing blocks, write its archive and checksum into output_dir."""
+                   force: bool = False, dry_run: bool = False, progress: Optional[Callable[[int], Callable]] = None,
+                   load=None) -> ExportOutcome:
+    """Check the project and, when nothing blocks, write its archive and checksum into output_dir; with `load`
+    (LoadOptions), prove the written archive loads in a clean environment, or take it back."""
     codec = zipformat.codec()
     crcs: dict = {}
 
@@ -119,7 +121,24 @@ def export_project(project: Path, policy, output_dir: Path, *, strict: bool = Fa
     except SourceChanged as exc:
         report.add([CHANGED(f"{exc}; nothing was written", exc.name)])
         return ExportOutcome(inspection, target, [], None)
-    return ExportOutcome(inspection, target, [], result)
+    if load is None:
+        return ExportOutcome(inspection, target, [], result)
+    return _prove(inspection, target, result, policy, strict, options, load)
+
+
+def _prove(inspection, target: Path, result: ArchiveResult, policy, strict: bool, options: Options, load) -> ExportOutcome:
+    """Verify the written archive with the load proof; a release that does not load is taken back."""
+    from .verify import verify_archive
+
+    verification = verify_archive(target, policy=policy, strict=strict, allowed_secrets=options.allowed_secrets,
+                                  load=load)
+    new = [f for f in verification.report.findings if f.code.startswith("PF9")]
+    inspection.report.add(new)
+    if any(f.severity == "error" for f in new):
+        for path in (result.sidecar, result.path):
+            path.unlink(missing_ok=True)
+        return ExportOutcome(inspection, target, [], None, verification.phases)
+    return ExportOutcome(inspection, target, [], result, verification.phases)
 
 
 def _opener(item) -> Callable:

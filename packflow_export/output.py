@@ -90,11 +90,16 @@ def export_json(outcome) -> dict:
                            "files": [m._asdict() for m in outcome.listing]}
     else:
         data["archive"] = None
+    data["phases"] = outcome.phases
     return data
 
 
 def print_export(outcome, *, quiet: bool = False, verbose: bool = False) -> None:
+    if outcome.phases and not quiet:
+        print_phases(outcome.phases)
     print_report(outcome.report, quiet=quiet, verbose=verbose)
+    if outcome.phases and outcome.result is None and outcome.listing == []:
+        print(f"the archive failed its load proof: {outcome.target} and its .sha256 were removed")
     if outcome.listing:
         total = sum(m.size for m in outcome.listing)
         print(f"\nwould write {outcome.target} with {len(outcome.listing)} file(s), {total:,} bytes before compression:")
@@ -110,12 +115,33 @@ def print_export(outcome, *, quiet: bool = False, verbose: bool = False) -> None
 
 def verify_json(verification) -> dict:
     return {"archive": verification.report.subject, "members": verification.members,
-            "provenance": verification.provenance, **verification.report.as_dict()}
+            "provenance": verification.provenance, "phases": verification.phases, **verification.report.as_dict()}
+
+
+def print_phases(phases: list, stream=None) -> None:
+    """One line per phase of the load proof: what ran, for how long, and how it went."""
+    stream = stream or sys.stdout
+    for phase in phases:
+        state = "skipped" if phase.get("ok") is None else "ok" if phase.get("ok") else "FAILED"
+        extra = []
+        if phase.get("phase") == "environment":
+            extra.append(f"{phase.get('installer')}, Python {phase.get('python')}, "
+                         + ("cached" if phase.get("cached") else "created"))
+        if phase.get("records") is not None:
+            extra.append(f"{phase['records']} sample records")
+        if phase.get("packflow"):
+            extra.append(f"packflow {phase['packflow']}")
+        if phase.get("skipped"):
+            extra.append(phase["skipped"])
+        detail = f" ({'; '.join(extra)})" if extra else ""
+        print(f"  load: {phase['phase']:<12} {state:<7} {phase.get('seconds', 0):7.2f} s{detail}", file=stream)
 
 
 def print_verify(verification, *, verbose: bool = False, quiet: bool = False) -> None:
     report = verification.report
     label = f"{verification.members} member(s): " + ("verified" if report.ok else "not verified: fix the errors above")
+    if verification.phases and not quiet:
+        print_phases(verification.phases)
     print_report(report, verbose=verbose, quiet=quiet, label=label)
 
 

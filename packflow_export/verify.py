@@ -24,6 +24,7 @@ class Verification(NamedTuple):
     report: Report
     members: int
     provenance: Optional[dict]
+    phases: list = []  # the load proof's phases, with their times
 
 
 def read_provenance(comment: bytes) -> Optional[dict]:
@@ -35,8 +36,10 @@ def read_provenance(comment: bytes) -> Optional[dict]:
 
 
 def verify_archive(path: Path, *, policy_path: Optional[Path] = None, allowed_secrets=frozenset(), strict: bool = False,
-                   max_size: int = DEFAULT_MAX_SIZE, max_entries: int = DEFAULT_MAX_ENTRIES) -> Verification:
-    """Every check verify makes, as one report (the policy: --policy, else the one export recorded, else bundled)."""
+                   max_size: int = DEFAULT_MAX_SIZE, max_entries: int = DEFAULT_MAX_ENTRIES,
+                   load=None, policy=None) -> Verification:
+    """Every check verify makes, as one report (the policy: `policy`, else --policy's file, else the one export
+    recorded, else the bundled one); with `load` (LoadOptions), the load proof as well."""
     from .rules import archive as archive_rules, contents, static_checks
     from .rules.backend import find_backend_module
     from .rules.config import load_config
@@ -54,11 +57,11 @@ def verify_archive(path: Path, *, policy_path: Optional[Path] = None, allowed_se
             end = zipformat.read_end_record(handle, info.st_size)
             entries = zipformat.read_central_directory(handle, end, max_entries)
         except zipformat.ZipFormatError as exc:
-            report = Report(str(path), load_policy(policy_path), strict)
+            report = Report(str(path), policy or load_policy(policy_path), strict)
             report.add([archive_rules.NOT_A_ZIP(f"not a complete zip archive: {exc}", None)])
             return Verification(report, 0, None)
         provenance = read_provenance(end.comment)
-        policy, recorded = _policy(policy_path, provenance)
+        policy, recorded = (policy, []) if policy is not None else _policy(policy_path, provenance)
         report = Report(str(path), policy, strict)
         allowed = frozenset(allowed_secrets) | frozenset((provenance or {}).get("allowed_secrets") or ())
         report.add(recorded)
@@ -98,8 +101,41 @@ def verify_archive(path: Path, *, policy_path: Optional[Path] = None, allowed_se
             report.add([archive_rules.NAME_MISMATCH(
                 f"file name {path.name!r} does not match packflow.yaml (expected {naming.archive_name(name, version)!r})",
                 None)])
+        phases = []
+        if load is not None:
+            intact = not any(f.code in ("PF903", "PF805") and f.severity == "error" for f in report.findings)
+            if intact and config.data is not None:
+                phases = _prove_load(view, chunks, config, load, report)
     report.add(_check_sidecar(path))
-    return Verification(report, len(entries), provenance)
+    return Verification(report, len(entries), provenance, phases)
+
+
+def _prove_load(view, chunks, config, options, report) -> list:
+    """Unpack the members into a private folder and run the load proof there; the folder goes away afterwards."""
+    import shutil
+    import tempfile
+    import time
+
+    from .load import prove_load
+
+    folder = Path(tempfile.mkdtemp(prefix="packflow-verify-"))
+    try:
+        started = time.perf_counter()
+        project = folder / "project"
+        for name in sorted(view.members):
+            target = project.joinpath(*name.split("/"))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+            with os.fdopen(descriptor, "wb") as handle:
+                for piece in chunks(name):
+                    handle.write(piece)
+        phases = [{"phase": "extract", "ok": True, "seconds": time.perf_counter() - started,
+                   "files": len(view.members)}]
+        result = prove_load(project, config.text_field("python_version"), options)
+        report.add(result.findings)
+        return phases + result.phases
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _policy(policy_path: Optional[Path], provenance: Optional[dict]) -> tuple:

@@ -31,6 +31,8 @@ def isolated_environment(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("TZ", "UTC")
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
+    # The test environment's own tools (cookiecutter, uv, pre-commit, actionlint...) come first on PATH.
+    monkeypatch.setenv("PATH", str(BIN) + os.pathsep + os.environ.get("PATH", ""))
     monkeypatch.setenv("PACKFLOW_EXPORT_CACHE", str(tmp_path_factory.getbasetemp() / "export-cache"))
 
 

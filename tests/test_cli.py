@@ -128,7 +128,7 @@ def test_run_tests_reports_failures_with_output(project):
     from conftest import edit
 
     edit(project / "test_inference.py", "assert isinstance(backend, InferenceBackend)", "assert 1 == 2, 'deliberate'")
-    edit(project / "validate.py", "    {\"text\": \"\"},\n", "    \"not a record\",\n")
+    edit(project / "sample_inputs.json", '{"text": ""}', '"not a record"')
     code, report = check_json(project, "--run-tests")
     assert code == 1
     messages = {f["code"]: f["message"] for f in report["findings"]}
@@ -156,7 +156,7 @@ def test_default_bake_exports_the_project_files_at_the_root(project):
     assert sorted(names_in(archive)) == names_in(archive)
     assert set(names_in(archive)) == {".github/workflows/packflow.yml", ".gitignore", "LICENSE.txt", "MODEL_CARD.md",
                                       "README.md", "inference.py", "packflow.yaml", "requirements.txt",
-                                      "test_inference.py", "validate.py"}
+                                      "sample_inputs.json", "test_inference.py", "validate.py"}
     check = subprocess.run(["sha256sum", "-c", ARCHIVE + ".sha256"], cwd=project.parent, capture_output=True, text=True)
     assert check.returncode == 0 and f"{ARCHIVE}: OK" in check.stdout
     assert f"wrote {archive}" in result.stdout

@@ -1,15 +1,19 @@
 """Tests for the backend, loaded through Packflow exactly as it will be in production."""
 
 import json
+from pathlib import Path
 
 import pytest
 
-from validate import SAMPLE_INPUTS, load_backend
+PROJECT_DIR = Path(__file__).resolve().parent
+SAMPLE_INPUTS = json.loads((PROJECT_DIR / "sample_inputs.json").read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")
 def backend():
-    return load_backend()
+    from packflow.loaders import InferenceBackendLoader
+
+    return InferenceBackendLoader.from_project(PROJECT_DIR)
 
 
 def test_backend_loads(backend):

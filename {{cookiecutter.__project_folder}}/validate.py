@@ -1,36 +1,38 @@
-"""Check the backend against Packflow's I/O contract (check_io) on realistic sample inputs.
+"""Check the backend against Packflow's I/O contract (check_io) on the sample inputs in sample_inputs.json.
 
 Run `python validate.py`: exit 0 when the backend honours the contract, 1 with the reason when it does not.
+`python -m packflow_export verify ARCHIVE --load` runs the same check on the exported archive in a clean
+environment, so keep sample_inputs.json shaped like your production traffic.
 """
 
+import json
 import sys
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent
-
-# Replace with records shaped like your production traffic; test_inference.py uses them too.
-SAMPLE_INPUTS = [
-    {"text": "This is a great product, I love it."},
-    {"text": "The delivery was late."},
-    {"text": ""},
-]
+SAMPLE_INPUTS = PROJECT_DIR / "sample_inputs.json"
 
 
-def load_backend():
-    """Load the backend exactly as a Packflow runtime does: from packflow.yaml."""
-    from packflow.loaders import InferenceBackendLoader
-
-    return InferenceBackendLoader.from_project(PROJECT_DIR)
+def load_samples():
+    """The sample input records: a JSON list of objects, one per record."""
+    return json.loads(SAMPLE_INPUTS.read_text(encoding="utf-8"))
 
 
 def main() -> int:
+    from packflow.loaders import InferenceBackendLoader
+
     try:
-        backend = load_backend()
+        samples = load_samples()
+    except (OSError, ValueError) as exc:
+        print(f"validate.py: cannot read {SAMPLE_INPUTS.name}: {exc}", file=sys.stderr)
+        return 1
+    try:
+        backend = InferenceBackendLoader.from_project(PROJECT_DIR)
     except Exception as exc:  # noqa: BLE001 - any load failure is reported, not raised
         print(f"validate.py: could not load the backend from packflow.yaml: {exc}", file=sys.stderr)
         return 1
     try:
-        outputs = backend.check_io(SAMPLE_INPUTS)
+        outputs = backend.check_io(samples)
     except Exception as exc:  # noqa: BLE001 - the contract violation is the message
         cause = f" (caused by: {exc.__cause__})" if exc.__cause__ else ""
         print(f"validate.py: the backend breaks Packflow's I/O contract: {exc}{cause}", file=sys.stderr)

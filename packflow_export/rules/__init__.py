@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable, NamedTuple, Optional
 
 from ..findings import Report
-from . import archive, backend, config, contents, documents, files, git, requirements, tests  # noqa: F401
+from . import archive, backend, config, contents, documents, files, git, load, requirements, tests  # noqa: F401
 
 
 class Options(NamedTuple):
@@ -29,15 +29,24 @@ class Inspection(NamedTuple):
     git: object  # gitinfo.GitRepo or None
 
 
-def static_checks(view, project_config, policy) -> list:
-    """The families that read files and never run anything: files, config, documents, requirements, backend."""
+def static_checks(view, project_config, policy, selection=None) -> list:
+    """The families that read files and never run anything: files, config, documents, requirements, backend.
+
+    selection: the files an archive of the project would hold (None for an archive: all its members are in it).
+    """
     findings = list(project_config.findings)
     if not project_config.findings:
         findings += config.check_config(project_config, policy)
     findings += files.check_files(view)
-    findings += requirements.check_requirements(view, requirements.read_requirements(view))
+    parsed = requirements.read_requirements(view)
+    findings += requirements.check_requirements(view, parsed)
     findings += documents.check_documents(view, project_config, policy)
     findings += backend.check_backend(view, project_config)
+    findings += backend.check_module_loader(view, project_config, parsed)
+    modules = backend.project_modules(view, project_config)
+    findings += backend.check_imports(modules, view, parsed)
+    findings += backend.check_data_files(modules, view, selection)
+    findings += backend.check_samples(view)
     return findings
 
 
@@ -51,13 +60,12 @@ def inspect_project(project: Path, policy, *, strict: bool = False, options: Opt
     view = DirectoryView(project)
     project_config = config.load_config(view)
     report = Report(view.label, policy, strict)
-    report.add(static_checks(view, project_config, policy))
+    name = project_config.text_field("name")
+    selection = select_files(view.root, name) if name else None
+    report.add(static_checks(view, project_config, policy, selection))
     repo, skipped = GitRepo.open(view.root)
     report.add(git.check_git(repo, skipped, project_config))
-    name = project_config.text_field("name")
-    selection = None
-    if name:
-        selection = select_files(view.root, name)
+    if selection is not None:
         open_file = open_file or _read_chunks
         report.add(contents.check_walk(selection))
         report.add(contents.check_names(f.name for f in selection.files))

@@ -86,6 +86,7 @@ class Requirements:
         self.items: list = []
         self.constraints: list = []
         self.findings: list = []
+        self.files: list = []  # requirements.txt and every file it includes, in the order read
 
     @property
     def names(self) -> set:
@@ -145,6 +146,7 @@ def read_requirements(view) -> Requirements:
 
 def _read_file(view, rel: str, result: Requirements, seen: dict, visited: set, constraints: bool) -> None:
     visited.add(rel)
+    result.files.append(rel)
     text, problem = read_text(view, rel, 1024 * 1024)
     if problem:
         result.findings.append(problem)

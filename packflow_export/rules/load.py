@@ -1,0 +1,144 @@
+"""The load proof (PF95x, verify --load): what failed when the archive was installed, loaded and run in a clean
+environment, with the evidence and the fix. The proof itself runs in load.py and _load_runner.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Optional
+
+from ..findings import Finding, define
+from .tests import NO_TESTS, TESTS_FAIL
+
+INSTALL_FAILED = define(
+    "PF951", "error", "the requirements do not install in a clean environment",
+    why="A runtime installs requirements.txt before it loads anything; if that fails here it fails there.",
+    fix="Fix requirements.txt (names, versions, markers), or point --index-url/--find-links at where they are.")
+IMPORT_FAILED = define(
+    "PF952", "error", "the backend module does not import in a clean environment",
+    why="It imports something the archive does not hold and requirements.txt does not install.",
+    fix="Add the missing distribution to requirements.txt, or ship the missing module in the project.")
+INITIALIZE_FAILED = define(
+    "PF953", "error", "the backend fails when Packflow creates it (initialize())",
+    why="Usually a file the backend loads (weights, vocabularies) is not in the archive.",
+    fix="Ship what initialize() reads (see .gitignore and .packflowignore), or fetch it and document how.")
+CHECK_IO_FAILED = define(
+    "PF954", "error", "the backend breaks Packflow's I/O contract on the sample inputs",
+    why="check_io runs the backend on sample_inputs.json the way a runtime calls it.",
+    fix="Run python validate.py in the project and fix the backend.")
+TIMED_OUT = define(
+    "PF955", "error", "the load proof did not finish within its time limit",
+    why="A backend that hangs while loading or on a handful of records will hang in production too.",
+    fix="Find what blocks (a network call, a lock, an input() prompt), or raise --load-timeout for a slow model.")
+PYTHON_MISMATCH = define(
+    "PF956", "warning", "the Python packflow.yaml declares is not on this machine",
+    why="The proof ran on another Python than the project declares.",
+    fix="Install the declared Python (pythonX.Y on PATH), or update python_version.")
+NOTHING_RUN = define(
+    "PF957", "info", "the backend was loaded and initialized, but not run: the archive has no sample inputs",
+    why="Without sample_inputs.json the proof cannot call the backend.",
+    fix="Add sample_inputs.json to the project.")
+PROCESS_ENDED = define(
+    "PF958", "error", "the backend ended the process while being loaded or run",
+    why="sys.exit(), os._exit() or a crash in the backend takes the runtime's process down with it.",
+    fix="Raise exceptions instead of exiting; find the crash in the output shown.")
+
+PHASE_RULES = {"configure": IMPORT_FAILED, "import": IMPORT_FAILED, "initialize": INITIALIZE_FAILED,
+               "check_io": CHECK_IO_FAILED}
+PHASE_WORDS = {"configure": "reading packflow.yaml", "import": "importing the backend",
+               "initialize": "creating the backend (initialize())", "check_io": "running check_io on the sample inputs"}
+
+
+def _last_line(text: str, markers=("ERROR:", "error:", "×", "Because")) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    chosen = [line for line in lines if line.startswith(markers)]
+    return (chosen[-1] if chosen else lines[-1] if lines else "no output")[:500]
+
+
+def install_failed(command: list, code: Optional[int], tail: str, timeout: float) -> Finding:
+    tool = "uv" if command[0] == "uv" else "pip" if "pip" in command else command[0]
+    if code is None:
+        return TIMED_OUT(f"installing the requirements ({tool}) took more than {timeout:g} s", "requirements.txt")
+    return INSTALL_FAILED(f"{' '.join(command[:3])} ... failed (exit {code}): {_last_line(tail)}", "requirements.txt",
+                          None, None)
+
+
+def phases_of(records: list, total: float) -> list:
+    """One entry per phase the runner reached, in order: ok, seconds, and what it reported (versions, records)."""
+    phases: dict = {}
+    for record in records:
+        entry = phases.setdefault(record.get("phase"), {"phase": record.get("phase"), "ok": None, "seconds": 0.0})
+        event = record.get("event")
+        if event == "end":
+            entry.update(ok=record["ok"], seconds=record["seconds"])
+        elif event == "skipped":
+            entry["skipped"] = record.get("reason")
+        elif event == "info":
+            entry.update({k: v for k, v in record.items() if k not in ("phase", "event")})
+    return list(phases.values())
+
+
+def _distribution_hint(module: str) -> str:
+    from .backend import distribution_of
+
+    top = module.split(".")[0]
+    return f"Add {distribution_of(top)}==<version> to requirements.txt (import name {top})."
+
+
+def _failure_finding(phase: str, error: dict, project: Path) -> Finding:
+    rule = PHASE_RULES.get(phase, IMPORT_FAILED)
+    message = f"{error.get('type')}: {error.get('message')} while {PHASE_WORDS.get(phase, phase)}"
+    hint = None
+    if error.get("missing_module"):
+        rule = IMPORT_FAILED
+        module = error["missing_module"]
+        message = f"No module named {module!r} while {PHASE_WORDS.get(phase, phase)}"
+        hint = _distribution_hint(module)
+    elif error.get("missing_file"):
+        missing = Path(error["missing_file"])
+        try:
+            shown = missing.resolve().relative_to(project.resolve()).as_posix()
+        except (ValueError, OSError):
+            shown = str(missing)
+        message = f"{PHASE_WORDS.get(phase, phase)} could not open {shown}: the archive does not hold it"
+        hint = f"Ship {shown} in the archive (is it ignored by .gitignore? re-include it in .packflowignore)."
+    elif error.get("type") == "SystemExit":
+        return PROCESS_ENDED(f"{error.get('message')} while {PHASE_WORDS.get(phase, phase)}", None)
+    where = error.get("where", "")
+    if where.startswith(str(project)):
+        where = where[len(str(project)) + 1:]
+    detail = f"{message}" + (f" (at {where})" if where else "")
+    return rule(detail, None, None, hint)
+
+
+def findings_of(records: list, code: Optional[int], tail: str, timeout: float, project: Path) -> list:
+    """Findings from what the runner recorded and how it ended."""
+    started = [r["phase"] for r in records if r.get("event") == "start"]
+    ended = {r["phase"]: r for r in records if r.get("event") == "end"}
+    for phase in started:
+        record = ended.get(phase)
+        if record is None:
+            if code is None:
+                return [TIMED_OUT(f"{PHASE_WORDS.get(phase, phase)} did not finish within {timeout:g} s", None)]
+            return [PROCESS_ENDED(f"the process ended (exit {code}) while {PHASE_WORDS.get(phase, phase)}; last output: "
+                                  f"{_last_line(tail, ())}", None)]
+        if not record["ok"]:
+            return [_failure_finding(phase, record.get("error") or {}, project)]
+    if code is None:
+        return [TIMED_OUT(f"the load did not finish within {timeout:g} s", None)]
+    if not started or code != 0:
+        return [PROCESS_ENDED(f"the runner ended (exit {code}) before loading anything: {_last_line(tail, ())}", None)]
+    if any(r.get("event") == "skipped" and r.get("phase") == "check_io" for r in records):
+        return [NOTHING_RUN("loaded and initialized; no inputs were tried (the archive has no sample_inputs.json)", None)]
+    return []
+
+
+def tests_findings(code: Optional[int], tail: str, timeout: float) -> Iterable[Finding]:
+    if code is None:
+        return [TESTS_FAIL(f"the tests did not finish within {timeout:g} s in the clean environment", None)]
+    if code == 5:
+        return [NO_TESTS("pytest found no tests in the archive", None)]
+    if code != 0:
+        lines = "\n".join(tail.strip().splitlines()[-15:])
+        return [TESTS_FAIL(f"the tests fail in a clean environment (exit {code}):\n{lines}", None)]
+    return []
