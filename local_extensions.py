@@ -6,8 +6,11 @@ version must not answer for this template. Hooks receive everything computed her
 """
 
 import importlib.util
+import re
 import shlex
+import subprocess
 import sys
+from functools import lru_cache
 from pathlib import Path
 
 from jinja2.ext import Extension
@@ -91,6 +94,55 @@ def backend_path(inference_backend) -> str:
     return naming.backend_paths(module, "local")[0]
 
 
+REMOTE = re.compile(r"(https?|ssh|git|file)://|[\w.-]+@[\w.-]+:")
+
+
+def _git(folder: str, *args: str):
+    try:
+        result = subprocess.run(["git", "-C", folder, *args], capture_output=True, text=True, timeout=20,
+                                stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() if result.returncode == 0 and result.stdout.strip() else None
+
+
+def _clone_url(url: str) -> str:
+    """A URL pip and pre-commit can clone: git@host:org/repo(.git) becomes ssh://git@host/org/repo.git."""
+    match = re.fullmatch(r"([\w.-]+@[\w.-]+):(.+)", url)
+    return f"ssh://{match[1]}/{match[2]}" if match else url
+
+
+@lru_cache(maxsize=None)
+def _source(template: str, repo_dir: str, commit: str, fallback: str) -> dict:
+    url, revision = None, commit or None
+    if REMOTE.match(template):
+        url = template  # a git URL (cruft records the URL it cloned; cookiecutter's gh:/gl: abbreviations expand)
+    if repo_dir and Path(repo_dir, ".git").exists():
+        origin = _git(repo_dir, "remote", "get-url", "origin")
+        url = url or (origin if origin and (REMOTE.match(origin) or Path(origin).is_dir()) else None)
+        revision = revision or _git(repo_dir, "rev-parse", "HEAD")
+    url = _clone_url(url or fallback)
+    web = re.sub(r"\.git$", "", re.sub(r"^ssh://git@([^/]+)/", r"https://\1/", url))
+    raw = "/-/raw/" if "gitlab" in web else "/raw/"
+    pinned = f"@{revision}" if revision else ""
+    return {"repository": url, "revision": revision or "main",
+            "requirement": f"packflow-export @ git+{url}{pinned}",
+            "schema_url": f"{web}{raw}{revision or 'main'}/packflow_export/packflow.schema.json"}
+
+
+def template_source(context) -> dict:
+    """Where generated projects get packflow-export, its schema and its pre-commit hook: the repository this
+    project was baked from, at the exact revision (a local path without a remote falls back to
+    __template_repository). cruft update moves the pin with the template."""
+    expanded = {"gh:": "https://github.com/", "gl:": "https://gitlab.com/", "bb:": "https://bitbucket.org/"}
+    template = re.sub(r"^(git|hg)\+", "", str(context.get("_template") or ""))
+    for short, prefix in expanded.items():
+        if template.startswith(short):
+            template = prefix + template[len(short):]
+    repo_dir = str(context.get("_repo_dir") or (TEMPLATE_ROOT if not context.get("_commit") else ""))
+    return _source(template, repo_dir, str(context.get("_commit") or ""), str(context["__template_repository"]))
+
+
 class PackflowTemplateExtension(Extension):
     """Adds the running interpreter's version and the filters the template uses."""
 
@@ -104,3 +156,4 @@ class PackflowTemplateExtension(Extension):
         environment.filters["answer_problems"] = answer_problems
         environment.filters["rerun_command"] = rerun_command
         environment.filters["archive_stem"] = naming.archive_stem
+        environment.filters["template_source"] = template_source

@@ -14,7 +14,7 @@ from . import __version__
 from .errors import (EXIT_BLOCKED, EXIT_CODES_HELP, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED,
                      NotAProject, PackflowExportError, Terminated, UsageError)
 
-COMMANDS = ("check", "export", "verify", "rules")
+COMMANDS = ("check", "export", "verify", "release", "bump", "rules")
 EPILOG = EXIT_CODES_HELP + "\nWith no command, `export` runs: python -m packflow_export [PROJECT_PATH]."
 
 
@@ -55,11 +55,12 @@ def _project_options(parser: argparse.ArgumentParser) -> None:
                         help="time limit for each of --run-tests' runs (default: 600)")
 
 
-def _load_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("load proof (--load)")
-    group.add_argument("--load", action="store_true",
-                       help="prove the archive loads: install its requirements in a clean environment, load the "
-                            "backend as Packflow does and run check_io on sample_inputs.json")
+def _load_options(parser: argparse.ArgumentParser, always: bool = False) -> None:
+    group = parser.add_argument_group("load proof" if always else "load proof (--load)")
+    if not always:
+        group.add_argument("--load", action="store_true",
+                           help="prove the archive loads: install its requirements in a clean environment, load the "
+                                "backend as Packflow does and run check_io on sample_inputs.json")
     group.add_argument("--index-url", metavar="URL", help="package index for the clean environment")
     group.add_argument("--find-links", action="append", default=[], type=Path, metavar="DIR",
                        help="also install from the wheels in DIR (repeatable)")
@@ -88,7 +89,29 @@ def make_parser() -> argparse.ArgumentParser:
                         help="where to write the archive, created when missing (default: the current directory)")
     export.add_argument("--force", action="store_true", help="overwrite an existing archive of the same name")
     export.add_argument("--dry-run", action="store_true", help="list what would be packed; write nothing")
+    export.add_argument("--sbom", action="store_true", help="also write <archive>.cdx.json, a CycloneDX 1.6 SBOM")
     _load_options(export)
+
+    release = commands.add_parser(
+        "release", epilog=EPILOG, formatter_class=formatter,
+        help="the release: refuse unless TAG is v<version> on a clean tagged HEAD; check with the tests, write the "
+             "archive, .sha256 and SBOM, prove the archive loads")
+    release.add_argument("project", nargs="?", default=Path("."), type=Path, metavar="PROJECT_PATH",
+                         help="the Packflow project folder (default: the current directory)")
+    release.add_argument("--tag", required=True, help='the tag being released, e.g. "$GITHUB_REF_NAME" or "$CI_COMMIT_TAG"')
+    _common(release)
+    release.add_argument("-o", "--output-dir", type=Path, default=Path("dist"), metavar="DIR",
+                         help="where to write the release files, created when missing (default: dist)")
+    release.add_argument("--force", action="store_true", help="overwrite an existing archive of the same name")
+    _load_options(release, always=True)
+
+    bump = commands.add_parser("bump", epilog=EPILOG, formatter_class=formatter,
+                               help="move packflow.yaml and MODEL_CARD.md to a new version; print the git commands")
+    bump.add_argument("version", metavar="VERSION", help="the new version (PEP 440, greater than the current one)")
+    bump.add_argument("project", nargs="?", default=Path("."), type=Path, metavar="PROJECT_PATH",
+                      help="the Packflow project folder (default: the current directory)")
+    bump.add_argument("--date", metavar="YYYY-MM-DD", help="the release date for MODEL_CARD.md (default: today, UTC)")
+    bump.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of text")
 
     verify = commands.add_parser("verify", help="check an archive: its records, every member, the readiness rules",
                                  epilog=EPILOG, formatter_class=formatter)
@@ -119,8 +142,8 @@ def resolve_project(path: Path) -> Path:
 
 
 def _load(args):
-    """LoadOptions from the command line, or None without --load."""
-    if not args.load:
+    """LoadOptions from the command line, or None without --load (release always proves the load)."""
+    if not getattr(args, "load", True):
         for option in ("index_url", "find_links", "offline", "no_cache"):
             if getattr(args, option):
                 raise UsageError(f"--{option.replace('_', '-')} only applies with --load")
@@ -176,7 +199,7 @@ def run_export(args) -> int:
     try:
         outcome = export_project(project, policy, args.output_dir, strict=args.strict, options=_options(args),
                                  force=args.force, dry_run=args.dry_run, progress=bar.start if bar else None,
-                                 load=_load(args))
+                                 load=_load(args), sbom=args.sbom)
     finally:
         if bar:
             bar.close()
@@ -199,6 +222,35 @@ def run_verify(args) -> int:
                                   strict=args.strict, max_size=args.max_size, load=_load(args))
     return _respond(args, verification.report, output.verify_json(verification),
                     partial(output.print_verify, verification))
+
+
+def run_release(args) -> int:
+    from functools import partial
+
+    from . import output
+    from .policy import load_policy
+    from .release import release_project
+
+    project = resolve_project(args.project)
+    policy = load_policy(args.policy)
+    outcome = release_project(project, policy, args.tag, args.output_dir, _load(args), strict=args.strict,
+                              force=args.force, allowed_secrets=frozenset(args.allow_secret))
+    return _respond(args, outcome.report, output.export_json(outcome), partial(output.print_export, outcome))
+
+
+def run_bump(args) -> int:
+    from . import output
+    from .release import bump_version
+
+    project = resolve_project(args.project)
+    bumped = bump_version(project, args.version, args.date)
+    if args.json:
+        output.print_json({"ok": True, "old": bumped.old, "new": bumped.new,
+                           "changed": [{"file": name, "lines": lines} for name, lines in bumped.changed],
+                           "commands": bumped.commands})
+    else:
+        output.print_bump(bumped)
+    return EXIT_OK
 
 
 def run_rules(args) -> int:
@@ -224,7 +276,8 @@ def run_rules(args) -> int:
     return EXIT_OK
 
 
-HANDLERS = {"check": run_check, "export": run_export, "verify": run_verify, "rules": run_rules}
+HANDLERS = {"check": run_check, "export": run_export, "verify": run_verify, "release": run_release, "bump": run_bump,
+            "rules": run_rules}
 
 
 def _error(message: str, code: int, as_json: bool) -> int:

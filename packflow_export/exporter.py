@@ -25,6 +25,7 @@ class ExportOutcome(NamedTuple):
     listing: list  # Member, for --dry-run
     result: Optional[ArchiveResult]
     phases: list = []  # the load proof's, with --load
+    sbom: Optional[Path] = None
 
     @property
     def report(self):
@@ -84,9 +85,10 @@ def prepare_output(output_dir: Path) -> Path:
 
 def export_project(project: Path, policy, output_dir: Path, *, strict: bool = False, options: Options = Options(),
                    force: bool = False, dry_run: bool = False, progress: Optional[Callable[[int], Callable]] = None,
-                   load=None) -> ExportOutcome:
+                   load=None, sbom: bool = False) -> ExportOutcome:
     """Check the project and, when nothing blocks, write its archive and checksum into output_dir; with `load`
-    (LoadOptions), prove the written archive loads in a clean environment, or take it back."""
+    (LoadOptions), prove the written archive loads in a clean environment, or take it back; with `sbom`, write
+    the CycloneDX SBOM beside it."""
     codec = zipformat.codec()
     crcs: dict = {}
 
@@ -121,9 +123,31 @@ def export_project(project: Path, policy, output_dir: Path, *, strict: bool = Fa
     except SourceChanged as exc:
         report.add([CHANGED(f"{exc}; nothing was written", exc.name)])
         return ExportOutcome(inspection, target, [], None)
-    if load is None:
-        return ExportOutcome(inspection, target, [], result)
-    return _prove(inspection, target, result, policy, strict, options, load)
+    outcome = ExportOutcome(inspection, target, [], result)
+    if load is not None:
+        outcome = _prove(inspection, target, result, policy, strict, options, load)
+    if sbom and outcome.result is not None:
+        outcome = outcome._replace(sbom=_write_sbom(inspection, result, epoch))
+    return outcome
+
+
+def _write_sbom(inspection, result: ArchiveResult, epoch: int) -> Path:
+    """The SBOM beside the archive; if it cannot be written, the release is taken back whole."""
+    from .archive import clamp_epoch
+    from .project import DirectoryView
+    from .rules.requirements import read_requirements
+    from .sbom import build_sbom, write_sbom
+
+    requirements = read_requirements(DirectoryView(Path(inspection.report.subject)))
+    try:
+        text = build_sbom(inspection.config, requirements, result.path.name, result.sha256, clamp_epoch(epoch),
+                          __version__)
+        return write_sbom(result.path, text)
+    except OSError as exc:
+        for path in (result.sidecar, result.path):
+            path.unlink(missing_ok=True)
+        raise CannotWrite(f"cannot write the SBOM beside {result.path}: {exc.strerror or exc}; the archive was "
+                          f"removed with it") from None
 
 
 def _prove(inspection, target: Path, result: ArchiveResult, policy, strict: bool, options: Options, load) -> ExportOutcome:

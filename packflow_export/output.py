@@ -91,6 +91,7 @@ def export_json(outcome) -> dict:
     else:
         data["archive"] = None
     data["phases"] = outcome.phases
+    data["sbom"] = str(outcome.sbom) if outcome.sbom else None
     return data
 
 
@@ -110,7 +111,9 @@ def print_export(outcome, *, quiet: bool = False, verbose: bool = False) -> None
     if outcome.result:
         result = outcome.result
         print(f"wrote {result.path} ({len(result.members)} files, {result.size:,} bytes)")
-        print(f"sha256 {result.sha256}  {result.path.name}  (also in {result.sidecar.name})")
+        print(f"wrote {result.sidecar} (sha256 {result.sha256})")
+    if outcome.sbom:
+        print(f"wrote {outcome.sbom} (CycloneDX 1.6 SBOM)")
 
 
 def verify_json(verification) -> dict:
@@ -143,6 +146,15 @@ def print_verify(verification, *, verbose: bool = False, quiet: bool = False) ->
     if verification.phases and not quiet:
         print_phases(verification.phases)
     print_report(report, verbose=verbose, quiet=quiet, label=label)
+
+
+def print_bump(bumped) -> None:
+    for name, lines in bumped.changed:
+        shown = ", ".join(map(str, lines))
+        print(f"{name}: {bumped.old} -> {bumped.new} (line{'s' if len(lines) > 1 else ''} {shown})")
+    print("\nnext, to release it:")
+    for command in bumped.commands:
+        print(f"  {command}")
 
 
 class Progress:

@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from conftest import (COOKIECUTTER_JSON, OFFLINE_PIP, REPO, bake, bake_cli, build_wheel, clean_venv, git_commit_all,
+from conftest import (BIN, COOKIECUTTER_JSON, OFFLINE_PIP, REPO, bake_cli, build_wheel, clean_venv, git_commit_all,
                       load_yaml, run_cli, template_copy)
 
-BIN = Path(sys.executable).parent
-CI_FILES = {"github": {".github/workflows/packflow.yml"}, "gitlab": {".gitlab-ci.yml"}, "none": set()}
-SCHEMAS = {"github": "vendor.github-workflows", "gitlab": "vendor.gitlab-ci"}
 
 
 def run(command, cwd, env=None, timeout=300):
@@ -25,38 +19,47 @@ def run(command, cwd, env=None, timeout=300):
                           env=dict(os.environ, **(env or {})))
 
 
-# Generated CI ----------------------------------------------------------------------------------------
+# Where generated projects get packflow-export: the template they were baked from, pinned ---------------------
 
-@pytest.mark.parametrize("ci", COOKIECUTTER_JSON["ci"])
-def test_generated_ci_files_and_schemas(tmp_path, ci):
-    project = bake(tmp_path, ci=ci)
-    present = {p.relative_to(project).as_posix() for p in project.rglob("*") if p.is_file()
-               and (".github" in p.parts or p.name == ".gitlab-ci.yml")}
-    assert present == CI_FILES[ci]
-    for name in CI_FILES[ci]:
-        text = (project / name).read_text()
-        assert not re.search(r"(?<!\$){{|{%|%}|cookiecutter\.", text)
-        assert "packflow_export check . --run-tests" in text and "packflow_export export . --output-dir dist" in text
-        assert "python -m pytest" in text and 'v$version' in text
-        validated = run([BIN / "check-jsonschema", "--builtin-schema", SCHEMAS[ci], project / name], project)
-        assert validated.returncode == 0, validated.stdout + validated.stderr
-    if ci == "github":
-        workflow = load_yaml(project / ".github/workflows/packflow.yml")
-        assert workflow["env"]["PYTHON_VERSION"] == "{}.{}".format(*sys.version_info[:2])
-        release = workflow["jobs"]["release"]
-        assert release["permissions"] == {"contents": "write"}
-        assert "dist/*.zip.sha256" in release["steps"][-1]["run"]
-    if ci == "gitlab":
-        pipeline = load_yaml(project / ".gitlab-ci.yml")
-        assert pipeline["release"]["artifacts"]["paths"] == ["dist/*.zip", "dist/*.zip.sha256"]
-        assert pipeline["release"]["rules"] == [{"if": "$CI_COMMIT_TAG =~ /^v/"}]
+@pytest.fixture
+def published_template(tmp_path):
+    """A copy of this template as a git repository reachable by URL (file://), as a fork on a server would be."""
+    template = template_copy(tmp_path / "template")
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=template, capture_output=True, text=True).stdout.strip()
+    return f"git+file://{template}", commit, template
 
 
-@pytest.mark.skipif(shutil.which("actionlint") is None, reason="actionlint is not installed (no wheel for it here)")
-def test_github_workflow_passes_actionlint(tmp_path):
-    project = bake(tmp_path, ci="github")
-    result = run(["actionlint", project / ".github/workflows/packflow.yml"], project)
-    assert result.returncode == 0, result.stdout
+def test_bakes_from_a_git_url_pin_packflow_export_schema_and_hook_to_that_revision(tmp_path, published_template):
+    template_url, commit, _ = published_template
+    baked = bake_cli(tmp_path / "out", "ci=github", template=template_url)
+    assert baked.returncode == 0, baked.stderr
+    url = template_url.removeprefix("git+")
+    project = tmp_path / "out" / "my-analytic"
+    workflow = load_yaml(project / ".github/workflows/packflow.yml")
+    assert workflow["env"]["PACKFLOW_EXPORT"] == f"packflow-export @ git+{url}@{commit}"
+    config = load_yaml(project / ".pre-commit-config.yaml")
+    assert config["repos"] == [{"repo": url, "rev": commit, "hooks": [{"id": "packflow-check"}]}]
+    first = (project / "packflow.yaml").read_text().splitlines()[0]
+    assert first == f"# yaml-language-server: $schema={url}/raw/{commit}/packflow_export/packflow.schema.json"
+    assert f"packflow-export @ git+{url}@{commit}" in (project / "README.md").read_text()
+
+
+def test_a_local_path_bake_falls_back_to_the_template_repository(default_bake):
+    workflow = load_yaml(default_bake / ".github/workflows/packflow.yml")
+    assert workflow["env"]["PACKFLOW_EXPORT"].startswith(
+        f"packflow-export @ git+{COOKIECUTTER_JSON['__template_repository']}")
+
+
+@pytest.mark.slow
+def test_the_pinned_requirement_installs(tmp_path, published_template, wheelhouse):
+    url, commit, _ = published_template
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    installed = run([sys.executable, "-m", "pip", "--python", venv / "bin" / "python", "install", "-q",
+                     f"packflow-export @ {url}@{commit}"], tmp_path, OFFLINE_PIP)
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    version = run([venv / "bin" / "packflow-export", "--version"], tmp_path)
+    assert version.stdout.startswith("packflow_export ")
 
 
 def test_generated_readme_first_screen_gives_the_next_three_commands(default_bake):
@@ -94,6 +97,21 @@ def test_pre_commit_try_repo_runs_the_check(project, tmp_path, wheelhouse):
 # cruft -----------------------------------------------------------------------------------------------
 
 @pytest.mark.slow
+def test_generated_pre_commit_config_passes_on_a_fresh_bake(tmp_path, published_template, wheelhouse):
+    url, commit, _ = published_template
+    assert bake_cli(tmp_path / "out", template=url).returncode == 0
+    project = tmp_path / "out" / "my-analytic"
+    git_commit_all(project, "baked")
+    env = dict(OFFLINE_PIP, PRE_COMMIT_HOME=str(tmp_path / "pre-commit-home"))
+    passed = run([BIN / "pre-commit", "run", "--all-files"], project, env)
+    assert passed.returncode == 0, passed.stdout[-3000:] + passed.stderr[-3000:]
+    assert "packflow readiness check" in passed.stdout and "Passed" in passed.stdout
+    (project / "requirements.txt").write_text("numpy==2.1.0\n")
+    failed = run([BIN / "pre-commit", "run", "--all-files"], project, env)
+    assert failed.returncode == 1 and "PF402" in failed.stdout
+
+
+@pytest.mark.slow
 def test_cruft_create_check_and_update(tmp_path):
     template = template_copy(tmp_path / "template")
     created = run([BIN / "cruft", "create", template, "--no-input", "--output-dir", tmp_path / "out"], tmp_path)
@@ -106,9 +124,12 @@ def test_cruft_create_check_and_update(tmp_path):
     readme.write_text(readme.read_text() + "\nTemplate change: the release checklist moved to CONTRIBUTING.\n")
     git_commit_all(template, "a later template change")
     assert run([BIN / "cruft", "check"], project).returncode == 1
+    pinned = load_yaml(project / ".pre-commit-config.yaml")["repos"][0]["rev"]
     updated = run([BIN / "cruft", "update", "--skip-apply-ask"], project)
     assert updated.returncode == 0, updated.stdout + updated.stderr
     assert (project / "README.md").read_text().endswith("Template change: the release checklist moved to CONTRIBUTING.\n")
+    new_commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=template, capture_output=True, text=True).stdout.strip()
+    assert pinned != new_commit and load_yaml(project / ".pre-commit-config.yaml")["repos"][0]["rev"] == new_commit
     assert not list(project.rglob("*.rej"))
     git_commit_all(project, "updated with cruft")
     assert run([BIN / "cruft", "check"], project).returncode == 0

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from conftest import COOKIECUTTER_JSON, bake, bake_cli, load_yaml
 
-EXPECTED_FILES = {".github/workflows/packflow.yml", ".gitignore", "LICENSE.txt", "MODEL_CARD.md", "README.md", "inference.py", "packflow.yaml",
+EXPECTED_FILES = {".github/workflows/packflow.yml", ".github/dependabot.yml", ".gitignore", ".pre-commit-config.yaml", "LICENSE.txt", "MODEL_CARD.md", "README.md", "inference.py", "packflow.yaml",
                   "requirements.txt", "sample_inputs.json", "test_inference.py", "validate.py"}
 JINJA_LEFTOVER = re.compile(r"(?<!\$){{|{%|%}|{#|#}|cookiecutter\.")  # `${{ }}` is GitHub Actions syntax
 PACKFLOW_CLI = Path(sys.executable).with_name("packflow")

@@ -29,11 +29,11 @@ def codes_of(result) -> set:
 
 def test_verify_good_archive(exported):
     code, result = cli_json("verify", exported)
-    assert code == 0 and result["ok"] and result["members"] == 11 and result["errors"] == 0
+    assert code == 0 and result["ok"] and result["members"] == 13 and result["errors"] == 0
     assert result["provenance"]["tool"].startswith("packflow_export ")
     assert codes_of(result) == {"PF301", "PF504"}  # the same warnings check gives the project
     human = run_cli("verify", exported)
-    assert human.returncode == 0 and human.stdout.strip().endswith("11 member(s): verified")
+    assert human.returncode == 0 and human.stdout.strip().endswith("13 member(s): verified")
 
 
 def test_export_under_a_policy_verifies_under_it(project, tmp_path):

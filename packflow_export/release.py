@@ -1,0 +1,142 @@
+"""release and bump: the release rules in one command, so CI files hold nothing but install, release, publish.
+
+`release --tag T` refuses unless T is v<version>, HEAD is tagged T and the tree is clean; then it checks with
+the tests, writes the archive, its .sha256 and its SBOM, and proves the archive loads in a clean environment.
+`bump VERSION` moves packflow.yaml and MODEL_CARD.md to the next version and says which git commands follow.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import NamedTuple, Optional
+
+from . import naming
+from .errors import CannotWrite, Refused, UsageError
+
+
+def check_release_state(project: Path, tag: str) -> str:
+    """The version being released, or Refused saying exactly what is wrong with the tag or the tree."""
+    from .gitinfo import GitRepo
+    from .project import DirectoryView
+    from .rules.config import load_config
+
+    config = load_config(DirectoryView(project))
+    version = config.text_field("version")
+    if version is None or naming.version_problem(version):
+        raise Refused("packflow.yaml has no valid version; run `python -m packflow_export check` for the details")
+    if tag != f"v{version}":
+        raise Refused(f"tag {tag!r} does not match packflow.yaml's version {version}: the release tag must be "
+                      f"v{version} (or bump the version: python -m packflow_export bump <version>)")
+    repo, skipped = GitRepo.open(project)
+    if skipped:
+        raise Refused(f"cannot tell which commit is released: {skipped}")
+    if repo is None or repo.head() is None:
+        raise Refused(f"{project} is not in a git checkout with a commit: a release is built from a tagged commit")
+    if tag not in repo.tags_at_head():
+        raise Refused(f"HEAD is not tagged {tag}: check out the tagged commit, or tag this one (git tag {tag})")
+    changes = repo.changes()
+    if changes is None:
+        raise Refused("git cannot tell whether the work tree is clean")
+    if changes:
+        raise Refused(f"the work tree has {len(changes)} uncommitted change(s), e.g. {changes[0][3:]}: a release "
+                      f"must be exactly the tagged commit; commit or stash them")
+    return version
+
+
+def release_project(project: Path, policy, tag: str, output_dir: Path, load_options, *, strict: bool = False,
+                    force: bool = False, allowed_secrets=frozenset()):
+    """Refuse a wrong tag or tree; else check with the tests, write archive, .sha256 and SBOM, prove the load."""
+    from .exporter import export_project
+    from .rules import Options
+
+    check_release_state(project, tag)
+    options = Options(frozenset(allowed_secrets), run_tests=True, test_timeout=load_options.timeout)
+    return export_project(project, policy, output_dir, strict=strict, options=options, force=force,
+                          load=load_options, sbom=True)
+
+
+class Bump(NamedTuple):
+    old: str
+    new: str
+    changed: list  # (file, [lines])
+    commands: list
+
+
+def _quoted_like(original: str, value: str) -> str:
+    """The new scalar written the way the old one was (double, single or no quotes), never as a YAML number."""
+    import yaml
+
+    if original.startswith('"'):
+        return naming.yaml_quote(value)
+    if original.startswith("'"):
+        return "'" + value.replace("'", "''") + "'"
+    return value if yaml.safe_load(value) == value else naming.yaml_quote(value)
+
+
+def bump_version(project: Path, new: str, date: Optional[str] = None) -> Bump:
+    """Move packflow.yaml's version (keeping its comments and quoting) and MODEL_CARD.md's version and release
+    date to `new`; nothing is written unless every change can be made."""
+    from .project import DirectoryView
+    from .rules.config import load_config
+
+    problem = naming.version_problem(new)
+    if problem:
+        raise UsageError(f"VERSION {problem}")
+    date = date or datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
+        raise UsageError(f"--date {date!r} must be YYYY-MM-DD")
+    config = load_config(DirectoryView(project))
+    errors = [f for f in config.findings if f.severity == "error"]
+    if errors or not isinstance(config.data, dict):
+        raise Refused(f"packflow.yaml cannot be read: {errors[0].message if errors else 'it is not a mapping'}")
+    old = config.text_field("version")
+    if old is None or "version" not in config.spans or naming.normalize_version(old) is None:
+        raise Refused("packflow.yaml has no version to bump; add version: \"0.1.0\" first")
+    if naming.version_key(new) <= naming.version_key(old):
+        raise Refused(f"{new} is not greater than the current version {old}")
+    start, end = config.spans["version"]
+    text = config.text
+    yaml_text = text[:start] + _quoted_like(text[start:end], new) + text[end:]
+    updates = [("packflow.yaml", yaml_text, [text.count("\n", 0, start) + 1])]
+    card = project / "MODEL_CARD.md"
+    if card.is_file():
+        card_text = card.read_text(encoding="utf-8")
+        lines, changed = card_text.splitlines(keepends=True), []
+        for index, line in enumerate(lines):
+            for label, value in (("Version", new), ("Release Date", date)):
+                match = re.match(rf"(\*\*{label}:\*\*[ \t]*)(.*?)([ \t]*\r?\n?)$", line)
+                if match:
+                    lines[index] = match[1] + value + match[3]
+                    changed.append(index + 1)
+        if changed:
+            updates.append(("MODEL_CARD.md", "".join(lines), changed))
+    _write_all(project, updates)
+    files = " ".join(name for name, _, _ in updates)
+    commands = [f"git add {files}", f'git commit -m "Release {new}"', f"git tag v{new}",
+                f"git push --atomic origin HEAD v{new}"]
+    return Bump(old, new, [(name, lines) for name, _, lines in updates], commands)
+
+
+def _write_all(project: Path, updates: list) -> None:
+    """Write every file through a temporary one, then rename them all: either all change or (on error) none."""
+    temps = []
+    try:
+        for name, text, _ in updates:
+            target = project / name
+            descriptor, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=project)
+            temps.append((temp, target))
+            with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
+                handle.write(text)
+            os.chmod(temp, target.stat().st_mode & 0o777)
+        for temp, target in temps:
+            os.replace(temp, target)
+        temps = []
+    except OSError as exc:
+        raise CannotWrite(f"cannot write {target}: {exc.strerror or exc}") from None
+    finally:
+        for temp, _ in temps:
+            Path(temp).unlink(missing_ok=True)
