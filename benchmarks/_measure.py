@@ -10,7 +10,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -31,6 +30,7 @@ def prepare_environment() -> None:
         subprocess.run([sys.executable, "-m", "venv", str(WORK / "venv")], check=True)
         subprocess.run([PYTHON, "-m", "pip", "install", "-q", "packflow==0.4.1", "cookiecutter", "numpy", "uv", str(REPO)],
                        check=True, cwd=WORK)
+    subprocess.run([PYTHON, "-m", "pip", "install", "-q", str(REPO)], check=True, cwd=WORK)  # new dependencies
     subprocess.run([PYTHON, "-m", "pip", "install", "-q", "--force-reinstall", "--no-deps", str(REPO)], check=True,
                    cwd=WORK)
 
@@ -51,20 +51,19 @@ def workspace():
 
 
 def run_once(command, cwd, env=None, setup=None):
-    """Wall seconds and peak RSS (MiB) of one run; setup() runs first, untimed."""
+    """Wall seconds and peak RSS (MiB) of one run, measured by peak_rss.py; setup() runs first, untimed."""
     if setup:
         setup()
     environment = dict(os.environ, **(env or {}))
-    start = time.perf_counter()
-    process = subprocess.Popen(command, cwd=cwd, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise SystemExit(f"benchmark command failed ({process.returncode}): {' '.join(map(str, command))}\n"
-                         f"{process.stderr.read().decode(errors='replace')[-2000:]}")
-    process.stderr.close()
-    return elapsed, usage.ru_maxrss / 1024
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "rss"
+        wrapped = [sys.executable, str(Path(__file__).with_name("peak_rss.py")), str(report), "--", *map(str, command)]
+        process = subprocess.run(wrapped, cwd=cwd, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if process.returncode != 0:
+            raise SystemExit(f"benchmark command failed ({process.returncode}): {' '.join(map(str, command))}\n"
+                             f"{process.stderr.decode(errors='replace')[-2000:]}")
+        rss_kib, elapsed = report.read_text().split()
+        return float(elapsed), int(rss_kib) / 1024
 
 
 def measure(command, cwd, runs=5, env=None, setup=None):

@@ -1,8 +1,9 @@
 """Writing the archive: reproducible, streamed in one pass, atomic, checksummed. Knows nothing of the rules.
 
 The writer gets each file's size and CRC-32 from the read that checked it, so every local header can be
-written before the data (a deflated member's compressed size follows in a data descriptor): the archive is
-written strictly in order, hashed as it is written, and never read back. Proof that it reads back is made
+written before the data (a deflated member's CRC and compressed size follow in a data descriptor, so it can be
+compressed while the checks still read it): the archive is written strictly in order, hashed as it is written,
+and never read back. Proof that it reads back is made
 on the way: every stored member's bytes are CRC-checked as they are copied (a file that changed since it was
 checked fails the export), every deflated member's output is inflated again in memory and CRC-checked, and
 the headers of the finished file are parsed back. The hashing and writing run on their own thread, with the
@@ -26,11 +27,11 @@ from .errors import CannotWrite
 
 BUFFER_BYTES = 1 << 20
 SAMPLE_BYTES = 1 << 16
-DEFLATE_LEVEL = 1  # ISA-L level 1: fastest level with a useful ratio; fixed, so archives are reproducible
 DEFLATE_BLOCK_BYTES = 1 << 20  # fixed: the archive's bytes depend on it
 DEFLATE_THREADS = max(1, min(4, os.cpu_count() or 1))
 STORE_RATIO = 0.95  # deflate only when the sample shrinks below this
 SYNC_EVERY_BYTES = 32 << 20  # flush written data to disk as it goes: writeback overlaps the work
+BATCH_BYTES = 256 << 10  # small writes are gathered into pieces this large before they go to the writing threads
 FIXED_DATE_EPOCH = 315532800  # 1980-01-01T00:00:00Z, the earliest date a zip can hold
 LAST_DATE_EPOCH = 4354819199  # 2107-12-31T23:59:59Z, the last
 # Already-compressed formats: stored without sampling.
@@ -46,7 +47,7 @@ class Entry(NamedTuple):
 
     name: str  # POSIX path inside the archive
     size: int
-    crc: int  # CRC-32 of the content the checks read
+    crc: Callable  # () -> CRC-32 of the content the checks read; may wait for them, or raise to stop the write
     executable: bool
     open: Callable  # () -> binary stream of the same content (it raises if the file changed)
 
@@ -85,17 +86,48 @@ def clamp_epoch(epoch: int) -> int:
     return min(max(epoch, FIXED_DATE_EPOCH), LAST_DATE_EPOCH)
 
 
+def deflate_level(codec) -> int:
+    """ISA-L's level 0, its fastest (with a ratio near zlib's level 1), and the only one whose output is the same
+    from process to process: at levels 1-3 the matches it picks vary with the memory layout (ASLR), measured as
+    5 of 20 runs differing. zlib: level 1, its fastest."""
+    return 0 if codec.__name__.startswith("isal") else 1
+
+
+def deflate_block(codec, data: bytes, final: bool) -> bytes:
+    """One block, compressed on its own and proven: it inflates back to exactly `data`. Blocks share no state,
+    so the stream they form inflates to the whole file: this is the archive's read-back test, made where it is
+    cheapest (in memory, on the compressing thread), with nothing read back from disk."""
+    compressor = codec.compressobj(deflate_level(codec), codec.DEFLATED, -15)
+    output = compressor.compress(data) + compressor.flush(codec.Z_FINISH if final else codec.Z_SYNC_FLUSH)
+    checker = codec.decompressobj(-15)
+    if checker.decompress(output) != data or checker.eof != final or checker.unused_data:
+        raise RuntimeError("a deflated block does not inflate back to its content")
+    return output
+
+
+def plan_small(data: bytes, name: str) -> tuple:
+    """(method, compressed bytes or None) for a file of one block: deflated when that saves at least 5%."""
+    if not data or os.path.splitext(name)[1].lower() in STORED_SUFFIXES:
+        return "stored", None
+    output = deflate_block(zipformat.codec(), data, final=True)
+    return ("deflated", output) if len(output) < STORE_RATIO * len(data) else ("stored", None)
+
+
 def choose_method(stream, name: str, size: int) -> str:
-    """Store what will not shrink (by suffix, or a deflated sample from the start and middle), deflate the rest."""
-    if size == 0 or os.path.splitext(name)[1].lower() in STORED_SUFFIXES:
+    """Store what will not shrink (by suffix, by the file itself when it is one block, or by a deflated sample of
+    its start and middle), deflate the rest."""
+    if size <= DEFLATE_BLOCK_BYTES:
+        method = plan_small(stream.read(size + 1), name)[0]
+        stream.seek(0)
+        return method
+    if os.path.splitext(name)[1].lower() in STORED_SUFFIXES:
         return "stored"
     codec = zipformat.codec()
     sample = stream.read(SAMPLE_BYTES)
-    if size > 4 * SAMPLE_BYTES:
-        stream.seek(size // 2)
-        sample += stream.read(SAMPLE_BYTES)
+    stream.seek(size // 2)
+    sample += stream.read(SAMPLE_BYTES)
     stream.seek(0)
-    compressor = codec.compressobj(DEFLATE_LEVEL, codec.DEFLATED, -15)
+    compressor = codec.compressobj(deflate_level(codec), codec.DEFLATED, -15)
     shrunk = len(compressor.compress(sample)) + len(compressor.flush())
     return "deflated" if shrunk < STORE_RATIO * len(sample) else "stored"
 
@@ -114,9 +146,7 @@ class BlockDeflater:
         self._pool = None
 
     def _block(self, data: bytes, final: bool) -> bytes:
-        codec = self._codec
-        compressor = codec.compressobj(DEFLATE_LEVEL, codec.DEFLATED, -15)
-        return compressor.compress(data) + compressor.flush(codec.Z_FINISH if final else codec.Z_SYNC_FLUSH)
+        return deflate_block(self._codec, data, final)
 
     def compress(self, data) -> bytes:
         self._buffer += data
@@ -129,7 +159,7 @@ class BlockDeflater:
 
                 self._pool = ThreadPoolExecutor(max_workers=DEFLATE_THREADS)
             self._pending.append(self._pool.submit(self._block, block, False))
-            while self._pending and (self._pending[0].done() or len(self._pending) > 2 * DEFLATE_THREADS):
+            while self._pending and (self._pending[0].done() or len(self._pending) > DEFLATE_THREADS + 1):
                 output.append(self._pending.pop(0).result())
         return b"".join(output)
 
@@ -147,49 +177,76 @@ class BlockDeflater:
 
 
 class _Writer:
-    """Writes, hashes and periodically flushes to disk on its own thread, in the order bytes are put."""
+    """Writes (flushing to disk as it goes) and hashes on two threads of their own, in the order bytes are put."""
 
     def __init__(self, descriptor: int):
         self.descriptor = descriptor
         self.offset = 0
         self.digest = hashlib.sha256()
-        self._queue: queue.Queue = queue.Queue(maxsize=16)
         self._error: Optional[BaseException] = None
-        self._thread = threading.Thread(target=self._run, name="packflow-export-writer", daemon=True)
-        self._thread.start()
+        self._queues = [queue.Queue(maxsize=8), queue.Queue(maxsize=8)]
+        self._threads = [threading.Thread(target=self._run, args=(q, work), daemon=True,
+                                          name=f"packflow-export-{work.__name__.strip('_')}")
+                         for q, work in zip(self._queues, (self._write, self._hash))]
+        self._unsynced = 0
+        self._batch = bytearray()
+        for thread in self._threads:
+            thread.start()
 
     def put(self, data: bytes) -> None:
-        if data:
-            if self._error is not None:
-                raise self._error
-            self.offset += len(data)
-            self._queue.put(data)
+        """Queue bytes for writing; small pieces are gathered first, so small files cost few thread hand-offs."""
+        if not data:
+            return
+        if self._error is not None:
+            raise self._error
+        self.offset += len(data)
+        if len(data) >= BATCH_BYTES:
+            self._flush_batch()
+            self._send(data)
+        else:
+            self._batch += data
+            if len(self._batch) >= BATCH_BYTES:
+                self._flush_batch()
 
-    def _run(self) -> None:
-        unsynced = 0
+    def _flush_batch(self) -> None:
+        if self._batch:
+            self._send(bytes(self._batch))
+            self._batch.clear()
+
+    def _send(self, data: bytes) -> None:
+        for pending in self._queues:
+            pending.put(data)
+
+    def _run(self, pending, work) -> None:
         while True:
-            data = self._queue.get()
+            data = pending.get()
             if data is None:
                 break
-            if self._error is not None:
-                continue
-            try:
-                faults.point("write")
-                view = memoryview(data)
-                while view:
-                    written = os.write(self.descriptor, view)
-                    view = view[written:]
-                self.digest.update(data)
-                unsynced += len(data)
-                if unsynced >= SYNC_EVERY_BYTES:
-                    os.fdatasync(self.descriptor) if hasattr(os, "fdatasync") else os.fsync(self.descriptor)
-                    unsynced = 0
-            except BaseException as exc:  # re-raised in the producing thread
-                self._error = exc
+            if self._error is None:
+                try:
+                    work(data)
+                except BaseException as exc:  # re-raised in the producing thread
+                    self._error = exc
+
+    def _write(self, data: bytes) -> None:
+        faults.point("write")
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.descriptor, view):]
+        self._unsynced += len(data)
+        if self._unsynced >= SYNC_EVERY_BYTES:
+            os.fdatasync(self.descriptor) if hasattr(os, "fdatasync") else os.fsync(self.descriptor)
+            self._unsynced = 0
+
+    def _hash(self, data: bytes) -> None:
+        self.digest.update(data)
 
     def close(self) -> str:
-        self._queue.put(None)
-        self._thread.join()
+        self._flush_batch()
+        for pending in self._queues:
+            pending.put(None)
+        for thread in self._threads:
+            thread.join()
         if self._error is not None:
             raise self._error
         os.fsync(self.descriptor)
@@ -197,83 +254,103 @@ class _Writer:
 
     def abandon(self) -> None:
         self._error = self._error or RuntimeError("abandoned")
-        with contextlib.suppress(queue.Full):
-            self._queue.put_nowait(None)
-        self._thread.join(timeout=10)
+        for pending in self._queues:
+            while True:
+                try:
+                    pending.get_nowait()
+                except queue.Empty:
+                    break
+            with contextlib.suppress(queue.Full):
+                pending.put_nowait(None)
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+
+def _read_source(source, entry: Entry, size: int) -> bytes:
+    try:
+        return source.read(size)
+    except OSError as exc:
+        raise SourceChanged(entry.name, f"could not be read: {exc.strerror or exc}") from None
 
 
 def _copy_member(entry: Entry, writer: _Writer, date: tuple, progress) -> tuple:
-    """Write one member; returns (method, compressed size, its central directory record's fields)."""
+    """Write one member; returns (method, its central directory record)."""
     codec = zipformat.codec()
     name = entry.name.encode("utf-8")
     flags = zipformat.FLAG_UTF8 if not entry.name.isascii() else 0
+    zip64 = entry.size > zipformat.ZIP64_LIMIT
+    offset = writer.offset
     with entry.open() as source:
-        method = choose_method(source, entry.name, entry.size)
-        zip64 = entry.size > zipformat.ZIP64_LIMIT
-        offset = writer.offset
-        if method == "stored":
-            writer.put(zipformat.local_header(name, flags, zipformat.STORED, *date, entry.crc, entry.size, entry.size,
-                                              zip64))
-        else:
-            flags |= zipformat.FLAG_DESCRIPTOR
-            writer.put(zipformat.local_header(name, flags, zipformat.DEFLATED, *date, 0, 0, 0, zip64))
-            deflater, checker = BlockDeflater(codec), codec.decompressobj(-15)
-        crc, count, compressed, inflated_crc = 0, 0, 0, 0
-        try:
-            faults.point("read", entry.name)
-            while True:
-                try:
-                    chunk = source.read(min(BUFFER_BYTES, entry.size - count + 1))
-                except OSError as exc:
-                    raise SourceChanged(entry.name, f"could not be read: {exc.strerror or exc}") from None
-                if not chunk:
-                    break
-                count += len(chunk)
-                if count > entry.size:
-                    raise SourceChanged(entry.name, "grew while being packed")
-                crc = codec.crc32(chunk, crc)
+        if entry.size <= DEFLATE_BLOCK_BYTES:  # one block: read once, decide by compressing it whole
+            data = _read_source(source, entry, entry.size + 1)
+            method, output = plan_small(data, entry.name) if len(data) == entry.size else ("stored", None)
+            crc, count = codec.crc32(data), len(data)
+            if count == entry.size and crc == entry.crc():
                 if method == "stored":
-                    writer.put(chunk)
+                    writer.put(zipformat.local_header(name, flags, zipformat.STORED, *date, crc, count, count, zip64))
+                    writer.put(data)
                 else:
-                    out = deflater.compress(chunk)
-                    compressed += len(out)
-                    inflated_crc = codec.crc32(checker.decompress(out), inflated_crc)
-                    writer.put(out)
+                    flags |= zipformat.FLAG_DESCRIPTOR
+                    writer.put(zipformat.local_header(name, flags, zipformat.DEFLATED, *date, 0, 0, 0, zip64))
+                    writer.put(output)
                 if progress:
-                    progress(len(chunk))
-            if method == "deflated":
-                out = deflater.flush()
-                compressed += len(out)
-                inflated_crc = codec.crc32(checker.decompress(out) + checker.flush(), inflated_crc)
-                writer.put(out)
-        finally:
-            if method == "deflated":
-                deflater.close()
-    if count != entry.size or crc != entry.crc:
-        raise SourceChanged(entry.name, "shrank while being packed" if count < entry.size else "changed while being packed")
+                    progress(count)
+            compressed = len(output) if method == "deflated" else count
+        else:
+            method = choose_method(source, entry.name, entry.size)
+            if method == "stored":  # the CRC goes in the header, before the data: the checks must have read the file
+                writer.put(zipformat.local_header(name, flags, zipformat.STORED, *date, entry.crc(), entry.size,
+                                                  entry.size, zip64))
+            else:
+                flags |= zipformat.FLAG_DESCRIPTOR
+                writer.put(zipformat.local_header(name, flags, zipformat.DEFLATED, *date, 0, 0, 0, zip64))
+            crc, count, compressed = _stream_member(source, entry, method, writer, codec, progress)
+    if count != entry.size or crc != entry.crc():
+        raise SourceChanged(entry.name, "shrank while being packed" if count < entry.size else
+                            "grew while being packed" if count > entry.size else "changed while being packed")
     if method == "deflated":
-        if inflated_crc != crc or not checker.eof:
-            raise RuntimeError(f"the deflate stream of {entry.name} does not inflate back to its content")
         writer.put(zipformat.data_descriptor(crc, compressed, entry.size, zip64))
-    else:
-        compressed = entry.size
     mode = stat.S_IFREG | (0o755 if entry.executable else 0o644)
     record = zipformat.central_entry(name, flags, zipformat.DEFLATED if method == "deflated" else zipformat.STORED,
                                      *date, crc, compressed, entry.size, mode, offset)
     return method, record
 
 
+def _stream_member(source, entry: Entry, method: str, writer: _Writer, codec, progress) -> tuple:
+    """Copy or deflate a file of several blocks, chunk by chunk: (CRC-32, bytes read, bytes written)."""
+    deflater = BlockDeflater(codec) if method == "deflated" else None
+    crc, count, written = 0, 0, 0
+    try:
+        while chunk := _read_source(source, entry, min(BUFFER_BYTES, entry.size - count + 1)):
+            count += len(chunk)
+            if count > entry.size:
+                raise SourceChanged(entry.name, "grew while being packed")
+            crc = codec.crc32(chunk, crc)
+            out = chunk if deflater is None else deflater.compress(chunk)
+            written += len(out)
+            writer.put(out)
+            if progress:
+                progress(len(chunk))
+        if deflater is not None:
+            out = deflater.flush()
+            written += len(out)
+            writer.put(out)
+    finally:
+        if deflater is not None:
+            deflater.close()
+    return crc, count, written
+
+
 def _check_written(path: Path, members: list, comment: bytes) -> None:
     """Parse the finished file's records back: the names and order written are the ones a reader finds."""
     with open(path, "rb") as handle:
         end = zipformat.read_end_record(handle, os.fstat(handle.fileno()).st_size)
-        entries = zipformat.read_central_directory(handle, end, len(members))
-        if [e.name for e in entries] != [m.name for m in members] or end.comment != comment:
-            raise RuntimeError("the written central directory does not list what was written")
-        for entry in entries:
+        if end.entries != len(members) or end.comment != comment:
+            raise RuntimeError("the written end record does not describe what was written")
+        for entry, member in zip(zipformat.iter_central_directory(handle, end, len(members)), members):
             header = zipformat.read_local_header(handle, entry.header_offset)
-            if header.raw_name != entry.raw_name or header.method != entry.method:
-                raise RuntimeError(f"the local header of {entry.name} does not match its directory entry")
+            if entry.name != member.name or header.raw_name != entry.raw_name or header.method != entry.method:
+                raise RuntimeError(f"the records of {member.name} do not read back as written")
 
 
 @contextlib.contextmanager
@@ -368,12 +445,14 @@ def write_archive(entries: list, target: Path, *, comment: bytes = b"", epoch: i
             side_descriptor, side_temp = _temp_file(folder, f".{sidecar.name}.", ".partial")
             temps.append(side_temp)
             with os.fdopen(side_descriptor, "wb") as handle:
+                faults.point("sidecar-write")
                 handle.write(f"{digest}  {target.name}\n".encode())
                 handle.flush()
                 os.fsync(handle.fileno())
             os.chmod(side_temp, 0o644)
             pending = ArchiveResult(target, digest, os.stat(temp).st_size, members, sidecar)
             with signals_held():  # the sidecar, then the archive: an interrupt cannot separate them
+                faults.point("commit")
                 os.replace(side_temp, sidecar)
                 os.replace(temp, target)
                 temps.clear()

@@ -11,10 +11,10 @@ import os
 from pathlib import Path
 from typing import Callable, NamedTuple, Optional
 
-from . import __version__, naming, zipformat
+from . import __version__, faults, naming, zipformat
 from .archive import ArchiveResult, Entry, Member, SourceChanged, choose_method, write_archive
 from .errors import CannotWrite, UsageError
-from .project import FileChanged, Unreadable, open_regular
+from .project import FileChanged, Unreadable, open_regular, read_regular
 from .rules import Inspection, Options, inspect_project
 from .rules.contents import CHANGED
 
@@ -88,47 +88,207 @@ def export_project(project: Path, policy, output_dir: Path, *, strict: bool = Fa
                    load=None, sbom: bool = False) -> ExportOutcome:
     """Check the project and, when nothing blocks, write its archive and checksum into output_dir; with `load`
     (LoadOptions), prove the written archive loads in a clean environment, or take it back; with `sbom`, write
-    the CycloneDX SBOM beside it."""
-    codec = zipformat.codec()
-    crcs: dict = {}
+    the CycloneDX SBOM beside it.
 
-    def read_and_fingerprint(item, chunk_bytes: int = 1 << 20):
-        crc = 0
-        with open_regular(item.path, item.identity) as stream:
-            while chunk := stream.read(chunk_bytes):
-                crc = codec.crc32(chunk, crc)
-                yield chunk
-        crcs[item.name] = crc
-
-    inspection = inspect_project(project, policy, strict=strict, options=options, open_file=read_and_fingerprint)
+    The content scan (secrets, and each file's CRC-32) runs on a thread of its own, a file or more ahead of the
+    writer: the writer packs a file only once the scan has read it, found nothing blocking and given its CRC, and
+    commits the archive only once every file has been scanned. A blocking finding stops the writer: nothing is
+    left under the archive's name.
+    """
+    inspection = inspect_project(project, policy, strict=strict, options=options, scan=dry_run)
     report, config, selection = inspection.report, inspection.config, inspection.selection
-    if not report.ok or selection is None:
+    if selection is None:
         return ExportOutcome(inspection, None, [], None)
     target_name = naming.archive_name(config.text_field("name"), config.text_field("version"))
     if dry_run:
         listing = []
-        for item in selection.files:
-            with open_regular(item.path, item.identity) as stream:
-                listing.append(Member(item.name, item.size, choose_method(stream, item.name, item.size)))
+        if report.ok:
+            for item in selection.files:
+                with open_regular(item.path, item.identity) as stream:
+                    listing.append(Member(item.name, item.size, choose_method(stream, item.name, item.size)))
         target = Path(output_dir).resolve() / target_name
         return ExportOutcome(inspection, target, sorted(listing, key=lambda m: (-m.size, m.name)), None)
+    scanner = _Scanner(selection.files, options.allowed_secrets)
+    if not report.ok:  # nothing will be written, but the report still lists every secret
+        report.add(scanner.run_all())
+        return ExportOutcome(inspection, None, [], None)
     target = prepare_output(output_dir) / target_name
-    entries = [Entry(item.name, item.size, crcs[item.name], item.executable, _opener(item)) for item in selection.files]
     allowed = sorted(set(options.allowed_secrets) & selection.names)
     epoch = source_date_epoch(inspection.git)
     comment = provenance(epoch, inspection.git, policy, allowed)
+    if sum(item.size for item in selection.files if item.size > KEEP_FILE_BYTES) >= THREAD_FROM_BYTES:
+        scanner.start()  # large files: scanning beside the writer pays; small ones: thread hand-offs cost more
     try:
-        result = write_archive(entries, target, comment=comment, epoch=epoch, force=force,
+        result = write_archive(scanner.entries(report), target, comment=comment, epoch=epoch, force=force,
                                progress=progress(selection.total_size) if progress else None)
+    except _Blocked:
+        report.add(scanner.finish())
+        return ExportOutcome(inspection, target, [], None)
     except SourceChanged as exc:
+        report.add(scanner.finish())
         report.add([CHANGED(f"{exc}; nothing was written", exc.name)])
         return ExportOutcome(inspection, target, [], None)
+    except BaseException:
+        scanner.cancel()
+        raise
+    report.add(scanner.finish())
     outcome = ExportOutcome(inspection, target, [], result)
     if load is not None:
         outcome = _prove(inspection, target, result, policy, strict, options, load)
     if sbom and outcome.result is not None:
         outcome = outcome._replace(sbom=_write_sbom(inspection, result, epoch))
     return outcome
+
+
+KEEP_FILE_BYTES = 1 << 20  # files up to one deflate block are read once, by the scan, and kept for the writer
+KEPT_BYTES = 8 << 20  # at most this much kept at a time: the scan waits for the writer beyond it
+THREAD_FROM_BYTES = 32 << 20  # files larger than a block, in all, from which the scan runs on its own thread
+
+
+class _Blocked(Exception):
+    """The content scan found something that blocks the export: the writer stops and removes its temporary file."""
+
+
+class _Scanner:
+    """The content scan of the selected files, in order, on its own thread; each file's CRC-32 comes with it."""
+
+    def __init__(self, files: list, allowed: frozenset):
+        import threading
+
+        from . import secrets
+
+        self.files, self.allowed = files, frozenset(allowed)
+        self.finder = secrets.finder_for(sum(item.size for item in files))
+        self.codec = zipformat.codec()
+        self.results: dict = {}  # file index -> (findings, CRC-32 or None)
+        self.kept: dict = {}  # file index -> the content of a one-block file, handed to the writer: read once
+        self.findings: list = []
+        self.kept_bytes = 0
+        self.ready = threading.Condition()
+        self.stop = False
+        self.thread = None
+        self.error: Optional[BaseException] = None
+
+    def scan(self, item, index: Optional[int] = None) -> tuple:
+        """(the file's findings, its CRC-32 or None when it could not be read whole). A one-block file is read in
+        one piece and, with an index, kept for the writer, which then packs exactly the bytes that were scanned."""
+        from .rules.contents import scan_file
+
+        crcs = []
+
+        def whole():
+            data = read_regular(item.path, item.identity, item.size + 1)
+            if len(data) == item.size:
+                crcs.append(self.codec.crc32(data))
+                if index is not None:
+                    self.keep(index, data)
+            yield data
+
+        def chunks():
+            crc, buffer = 0, bytearray(1 << 20)
+            view = memoryview(buffer)
+            with open_regular(item.path, item.identity) as stream:
+                while not self.stop and (count := stream.readinto(buffer)):
+                    crc = self.codec.crc32(view[:count], crc)
+                    yield view[:count]  # the scan copies what it keeps: the buffer is read into again
+            if not self.stop:
+                crcs.append(crc)
+        found = scan_file(item.name, whole if item.size <= KEEP_FILE_BYTES else chunks, self.allowed, self.finder,
+                          lambda: open_regular(item.path, item.identity))
+        return found, (crcs[0] if crcs else None)
+
+    def keep(self, index: int, data: bytes) -> None:
+        with self.ready:
+            while self.kept_bytes > KEPT_BYTES and not self.stop:  # the writer is behind: wait for it
+                self.ready.wait()
+            self.kept[index] = data
+            self.kept_bytes += len(data)
+
+    def _scan_inline(self, index: int) -> None:
+        """Without the scan's own thread, the writer scans each file when it first needs it."""
+        if self.thread is None and index not in self.results:
+            self.results[index] = self.scan(self.files[index], index)
+
+    def opener(self, index: int, item) -> Callable:
+        """Open a file for the writer: the bytes the scan kept, else the file itself (the same one, or an error)."""
+        def open_item():
+            self._scan_inline(index)
+            with self.ready:
+                data = self.kept.pop(index, None)
+                if data is not None:
+                    self.kept_bytes -= len(data)
+                    self.ready.notify_all()
+            if data is not None:
+                import io
+
+                return io.BytesIO(data)
+            faults.point("open", item.name)  # the scan has read the file; the writer opens it again
+            return _opener(item)()
+        return open_item
+
+    def run_all(self) -> list:
+        return [finding for item in self.files for finding in self.scan(item)[0]]
+
+    def start(self) -> None:
+        import threading
+
+        def work():
+            try:
+                for index, item in enumerate(self.files):
+                    if self.stop:
+                        break
+                    result = self.scan(item, index)
+                    with self.ready:
+                        self.results[index] = result
+                        self.ready.notify_all()
+            except BaseException as exc:  # re-raised in the writer's thread
+                with self.ready:
+                    self.error = exc
+                    self.ready.notify_all()
+
+        self.thread = threading.Thread(target=work, name="packflow-export-scan", daemon=True)
+        self.thread.start()
+
+    def entries(self, report):
+        """The archive's entries; each one's CRC is the scan's, and asking for it waits for the scan of that file
+        and stops the writer when the scan found something that blocks."""
+        def crc_of(index):
+            def crc():
+                self._scan_inline(index)
+                with self.ready:
+                    while index not in self.results and self.error is None:
+                        self.ready.wait()
+                    if self.error is not None:
+                        raise self.error
+                    found, value = self.results[index]
+                    self.findings += found
+                    self.results[index] = ((), value)  # the findings move to the report; keep memory flat
+                if value is None or report.blocks(found):
+                    raise _Blocked()
+                return value
+            return crc
+        return (Entry(item.name, item.size, crc_of(index), item.executable, self.opener(index, item))
+                for index, item in enumerate(self.files))
+
+    def finish(self) -> list:
+        """Every finding of the scan: the rest of the files are scanned too, so the report lists all of them."""
+        if self.thread is not None:
+            self.thread.join()
+            if self.error is not None:
+                raise self.error
+        for index in range(len(self.files)):  # files the writer never reached: scan them now, for the report
+            if self.thread is None and index not in self.results and not self.stop:
+                self.results[index] = (self.scan(self.files[index])[0], None)
+            self.findings += self.results.get(index, ((), None))[0]
+            self.results[index] = ((), None)
+        return self.findings
+
+    def cancel(self) -> None:
+        with self.ready:
+            self.stop = True
+            self.ready.notify_all()
+        if self.thread is not None:
+            self.thread.join()
 
 
 def _write_sbom(inspection, result: ArchiveResult, epoch: int) -> Path:

@@ -66,6 +66,11 @@ class Report:
         self.strict = strict or policy.strict
         self._findings: list = []
 
+    def blocks(self, findings: Iterable[Finding]) -> bool:
+        """Whether these findings would block, at the policy's severities (without recording them)."""
+        levels = [self.policy.severity.get(item.code, item.severity) for item in findings]
+        return "error" in levels or (self.strict and "warning" in levels)
+
     def add(self, findings: Iterable[Finding]) -> None:
         """Record findings at the severity the policy gives their rule; `off` drops them."""
         for item in findings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple, Optional
 
@@ -27,13 +28,22 @@ class Policy(NamedTuple):
 
 def load_policy(path: Optional[Path] = None) -> Policy:
     """Read and validate a policy file (the bundled one by default); any mistake is a UsageError, never ignored."""
-    import yaml
-
     path = Path(path) if path else BUNDLED_POLICY
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"policy file {path}: cannot be read: {exc.strerror or exc}") from None
+    return _parse_policy(text, str(path))
+
+
+@lru_cache(maxsize=8)
+def _parse_policy(text: bytes, path: str) -> Policy:
+    """Parsing and validating is the cost; reading is cheap, so the cache is keyed by content."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        data = yaml.load(text.decode("utf-8"), Loader=loader)
     except UnicodeDecodeError:
         raise UsageError(f"policy file {path}: is not UTF-8 text") from None
     except yaml.YAMLError as exc:

@@ -7,6 +7,7 @@ never reads more than asked.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path, PurePosixPath
@@ -25,11 +26,28 @@ class FileChanged(Exception):
     """A file changed (or was replaced) between two reads of one run."""
 
 
-def open_regular(path: Path, identity: Optional[tuple] = None):
+def open_regular(path, identity: Optional[tuple] = None):
     """Open a regular file without following a final symlink or blocking on a FIFO; optionally insist on its identity.
 
     identity is (device, inode, size, mtime_ns, ctime_ns) as identity_of() gives; a mismatch raises FileChanged.
     """
+    return os.fdopen(_open_descriptor(path, identity), "rb", buffering=0)
+
+
+def read_regular(path, identity: tuple, limit: int) -> bytes:
+    """At most `limit` bytes of the file the walk saw (FileChanged if it is another one now), without a file object."""
+    descriptor = _open_descriptor(path, identity)
+    try:
+        pieces, remaining = [], limit
+        while remaining > 0 and (piece := os.read(descriptor, remaining)):
+            pieces.append(piece)
+            remaining -= len(piece)
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+    finally:
+        os.close(descriptor)
+
+
+def _open_descriptor(path, identity: Optional[tuple]) -> int:
     try:
         descriptor = os.open(path, _OPEN_FLAGS)
     except FileNotFoundError:
@@ -37,7 +55,7 @@ def open_regular(path: Path, identity: Optional[tuple] = None):
             raise FileChanged("was deleted") from None
         raise Unreadable("does not exist") from None
     except OSError as exc:
-        if identity is not None and exc.errno in (getattr(os, "ELOOP", -1), getattr(os, "EMLINK", -1)):
+        if identity is not None and exc.errno in (errno.ELOOP, errno.EMLINK):
             raise FileChanged("was replaced by a symbolic link") from None
         raise Unreadable(f"cannot be read: {exc.strerror or exc}") from None
     try:
@@ -45,13 +63,14 @@ def open_regular(path: Path, identity: Optional[tuple] = None):
         if not stat.S_ISREG(info.st_mode):
             kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file (a pipe, socket or device)"
             if identity is not None:
-                raise FileChanged(f"was replaced by {kind}")
+                raise FileChanged("was replaced by a pipe, socket or device" if kind.startswith("not") else
+                                  f"was replaced by {kind}")
             raise Unreadable(f"is {kind}")
         if identity is not None and identity_of(info) != identity:
             raise FileChanged("was modified" if identity[:2] == identity_of(info)[:2] else "was replaced")
         if hasattr(os, "set_blocking"):
             os.set_blocking(descriptor, True)
-        return os.fdopen(descriptor, "rb", buffering=0)
+        return descriptor
     except BaseException:
         os.close(descriptor)
         raise

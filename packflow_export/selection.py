@@ -35,7 +35,7 @@ IGNORE_FILES = (".gitignore", ".packflowignore")
 
 class SelectedFile(NamedTuple):
     name: str  # POSIX path inside the archive
-    path: Path  # where the content is read (the target, for a link)
+    path: str  # where the content is read (the target, for a link); a str: a project has many files
     size: int
     executable: bool
     identity: tuple  # project.identity_of() at walk time: the content must still be this file when read
@@ -104,7 +104,7 @@ class IgnoreRules:
 
             try:
                 lines = path.read_text(encoding="utf-8-sig").splitlines()
-                spec = pathspec.GitIgnoreSpec.from_lines(lines)
+                spec = pathspec.GitIgnoreSpec.from_lines(lines, backend="simple")  # others compile slowly
             except (OSError, UnicodeDecodeError, ValueError) as exc:
                 self.problems.append((f"{prefix}{name}", str(exc)))
                 continue
@@ -160,9 +160,9 @@ def select_files(project: Path, name: str, output: Optional[Path] = None) -> Sel
         if rule:
             selection.excluded[rel] = rule
             return
-        if output_resolved is not None and path == output_resolved:
+        if output_resolved is not None and Path(path) == output_resolved:
             return
-        selection.files.append(SelectedFile(rel, path, info.st_size, bool(info.st_mode & 0o111), identity_of(info)))
+        selection.files.append(SelectedFile(rel, str(path), info.st_size, bool(info.st_mode & 0o111), identity_of(info)))
 
     def follow_link(entry: os.DirEntry, rel: str) -> None:
         rule = rules.decide(rel, is_dir=False) or rules.decide(rel, is_dir=True)
@@ -230,7 +230,7 @@ def select_files(project: Path, name: str, output: Optional[Path] = None) -> Sel
                     else:
                         subfolders.append((path, rel + "/"))
             elif stat.S_ISREG(info.st_mode):
-                keep_file(rel, entry.name, Path(entry.path), info)
+                keep_file(rel, entry.name, entry.path, info)
             else:
                 selection.special.append((rel, "not a regular file (a pipe, socket or device)"))
         pending.extend(reversed(subfolders))

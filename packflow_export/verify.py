@@ -55,10 +55,13 @@ def verify_archive(path: Path, *, policy_path: Optional[Path] = None, allowed_se
             raise UsageError(f"{path}: not a regular file")
         try:
             end = zipformat.read_end_record(handle, info.st_size)
-            entries = zipformat.read_central_directory(handle, end, max_entries)
+            misplaced = list(archive_rules.check_end(end))
+            entries = [] if misplaced else zipformat.read_central_directory(handle, end, max_entries)
         except zipformat.ZipFormatError as exc:
+            misplaced = [archive_rules.NOT_A_ZIP(f"not a complete zip archive: {exc}", None)]
+        if misplaced:
             report = Report(str(path), policy or load_policy(policy_path), strict)
-            report.add([archive_rules.NOT_A_ZIP(f"not a complete zip archive: {exc}", None)])
+            report.add(misplaced)
             return Verification(report, 0, None)
         provenance = read_provenance(end.comment)
         policy, recorded = (policy, []) if policy is not None else _policy(policy_path, provenance)
@@ -91,7 +94,8 @@ def verify_archive(path: Path, *, policy_path: Optional[Path] = None, allowed_se
 
         view = ArchiveView(str(path), {e.name: e.file_size for e in entries}, readable_chunks)
         report.add(contents.check_names(view.members))
-        report.add(contents.scan_contents(((name, lambda name=name: chunks(name)) for name in view.members), allowed))
+        report.add(contents.scan_contents([(name, size, lambda name=name: chunks(name), None)
+                                           for name, size in view.members.items()], allowed))
         config = load_config(view)
         report.add(static_checks(view, config, policy))
         needed = contents.required_files(view, config, find_backend_module(view, config))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import struct
 import time
+from functools import lru_cache
 from typing import NamedTuple, Optional
 
 LOCAL_SIGNATURE = b"PK\x03\x04"
@@ -30,6 +31,7 @@ ZIP64_LIMIT = (1 << 31) - 1
 MAX_COMMENT = 0xFFFF
 
 
+@lru_cache(maxsize=None)
 def codec():
     """The deflate implementation: ISA-L when installed (several times faster), else zlib. Same format either way."""
     try:
@@ -218,15 +220,20 @@ def decode_name(raw: bytes, flags: int) -> str:
 
 def read_central_directory(handle, end: EndRecord, max_entries: int) -> list:
     """Every central directory entry, in the order stored."""
+    return list(iter_central_directory(handle, end, max_entries))
+
+
+def iter_central_directory(handle, end: EndRecord, max_entries: int):
+    """The central directory's entries one by one, in the order stored (ZipFormatError when they do not parse)."""
     if end.entries > max_entries:
         raise ZipFormatError(f"the archive declares {end.entries:,} entries, over the limit of {max_entries:,}")
     if end.cd_size > end.entries * (CENTRAL.size + 3 * 0xFFFF) + 1:
         raise ZipFormatError("the central directory is larger than its entries can be")
     data = pread(handle, end.cd_offset, end.cd_size)
-    entries, position = [], 0
-    for _ in range(end.entries):
+    position = 0
+    for number in range(1, end.entries + 1):
         if data[position:position + 4] != CENTRAL_SIGNATURE or position + CENTRAL.size > len(data):
-            raise ZipFormatError(f"central directory entry {len(entries) + 1} is not where the directory says")
+            raise ZipFormatError(f"central directory entry {number} is not where the directory says")
         (_, _, create_system, _, flags, method, dos_time, dos_date, crc, compressed, size, name_length, extra_length,
          comment_length, disk, _, external, offset) = CENTRAL.unpack_from(data, position)
         start = position + CENTRAL.size
@@ -235,13 +242,12 @@ def read_central_directory(handle, end: EndRecord, max_entries: int) -> list:
         comment = data[start + name_length + extra_length:start + name_length + extra_length + comment_length]
         position = start + name_length + extra_length + comment_length
         if position > len(data):
-            raise ZipFormatError(f"central directory entry {len(entries) + 1} runs past the directory's end")
+            raise ZipFormatError(f"central directory entry {number} runs past the directory's end")
         size, compressed, offset = _zip64_values(extra, [size, compressed, offset])
-        entries.append(CentralEntry(decode_name(raw_name, flags), raw_name, create_system, flags, method, dos_time,
-                                    dos_date, crc, compressed, size, external, offset, extra, comment))
+        yield CentralEntry(decode_name(raw_name, flags), raw_name, create_system, flags, method, dos_time,
+                           dos_date, crc, compressed, size, external, offset, extra, comment)
     if position != len(data):
         raise ZipFormatError("the central directory holds more bytes than its entries")
-    return entries
 
 
 def read_local_header(handle, offset: int) -> LocalHeader:

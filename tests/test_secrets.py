@@ -177,3 +177,34 @@ def test_scan_time_grows_linearly_with_the_input(shape):
     large = unit * (1_600_000 // len(unit))
     small_time, large_time = cpu_seconds(small), cpu_seconds(large)
     assert large_time <= 24 * max(small_time, 0.002), (shape, small_time, large_time)
+
+
+# The two anchor finders: different speeds, the same findings ------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from packflow_export.secrets import HyperscanFinder, PythonFinder  # noqa: E402
+
+PIECES = [b"password", b"PASSWORD", b"pass", b"pwd", b"secret", b"api_key", b"token", b"AKIA", b"ghp_", b"xoxb-",
+          b"sk_live_", b"AIza", b"hf_", b"npm_", b"://", b"-----BEGIN RSA PRIVATE KEY-----", b"T3BlbkFJ", b"sk-",
+          b'"', b"'", b" = ", b"=", b": ", b"\n", b"\r\n", b" ", b"\t", b"\0", b"\xff\xfe", b"export ", b"@",
+          b"Q3EGRW7KZ2BN5M4P", b"a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8", b"9f8e7d6c5b4a3f2e1d0c", b"user:S3cr3tPass@h",
+          b"postgres", b"example", b"\\", b"x" * 30]
+content = st.lists(st.one_of(st.sampled_from(PIECES), st.binary(max_size=8)), max_size=120).map(b"".join)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=content, chunk=st.integers(min_value=1, max_value=64), name=st.sampled_from(["x.txt", "x.py", "x.bin"]))
+def test_both_finders_find_the_same_secrets_whatever_the_chunking(data, chunk, name):
+    chunks = [data[i:i + chunk] for i in range(0, len(data), chunk)] or [b""]
+    whole = scan_chunks([data], name, PythonFinder())
+    assert scan_chunks(chunks, name, PythonFinder()) == whole
+    assert scan_chunks([data], name, HyperscanFinder()) == whole
+    assert scan_chunks(chunks, name, HyperscanFinder()) == whole
+
+
+def test_hyperscan_is_what_large_scans_use():
+    from packflow_export.secrets import finder_for
+
+    assert isinstance(finder_for(1 << 30), HyperscanFinder) and isinstance(finder_for(1000), PythonFinder)

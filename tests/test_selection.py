@@ -80,7 +80,7 @@ def test_symlinks_escape_loop_and_inside(project, tmp_path):
     names = selection.names
     assert "escape.txt" not in names and not [n for n in names if n.startswith(("escape_dir", "loop/", "self", "dangling"))]
     (alias,) = [f for f in selection.files if f.name == "alias.md"]
-    assert alias.path == project / "README.md"
+    assert alias.path == str(project / "README.md")
     outcomes = {link.name: link.outcome for link in selection.links}
     assert outcomes == {"escape.txt": "outside", "escape_dir": "outside", "loop/again": "folder", "self": "loop",
                         "dangling": "dangling", "alias.md": "copied"}

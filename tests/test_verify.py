@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from conftest import ARCHIVE, cli_json, edit, run_cli
+from conftest import ARCHIVE, REPO, cli_json, edit, findings_of, run_cli
 
 
 def export(project, out, *args):
@@ -113,3 +116,120 @@ def test_verify_name_version_mismatch_and_missing_config(exported, tmp_path):
 def test_verify_missing_archive_is_exit_2(tmp_path):
     result = run_cli("verify", tmp_path / "none.zip")
     assert result.returncode == 2 and "no such archive" in result.stderr
+
+
+# Crafted archives: what other readers would see differently, or what costs unbounded memory and time -----------
+
+import stat  # noqa: E402
+import zlib  # noqa: E402
+
+from packflow_export import zipformat  # noqa: E402
+
+GOOD_YAML = (b'name: "x"\nversion: "1.0"\ndescription: "d"\nmaintainers: ["a@example.org"]\n'
+             b'inference_backend: "inference:Backend"\nloader: "local"\npython_version: "3.11"\n')
+
+
+def member(name, data, method="stored", payload=None, crc=None, size=None, mode=0o644, flags=0, offset=None):
+    if payload is None:
+        payload = data if method == "stored" else zlib.compress(data, 1)[2:-4]
+    return {"name": name.encode(), "payload": payload, "method": 8 if method == "deflated" else 0,
+            "crc": zlib.crc32(data) if crc is None else crc, "size": len(data) if size is None else size,
+            "mode": stat.S_IFREG | mode if mode < 0o10000 else mode, "flags": flags, "offset": offset}
+
+
+def craft(path: Path, members: list, prefix: bytes = b"", gap: bytes = b"") -> Path:
+    """A zip written record by record, so each field can be wrong on purpose."""
+    body, central = bytearray(), []
+    for item in members:
+        offset = len(body) if item["offset"] is None else item["offset"]
+        body += zipformat.local_header(item["name"], item["flags"], item["method"], 0, 33, item["crc"],
+                                       len(item["payload"]), item["size"], False)
+        body += item["payload"]
+        central.append(zipformat.central_entry(item["name"], item["flags"], item["method"], 0, 33, item["crc"],
+                                               len(item["payload"]), item["size"], item["mode"], offset))
+    body += gap
+    directory = b"".join(central)
+    path.write_bytes(prefix + bytes(body) + directory +
+                     zipformat.end_records(len(central), len(body), len(directory), b""))
+    return path
+
+
+def base_members():
+    return [member("packflow.yaml", GOOD_YAML, "deflated"), member("requirements.txt", b"packflow==0.4.1\n"),
+            member("inference.py", b"from packflow import InferenceBackend\n\nclass Backend(InferenceBackend):\n"
+                                   b"    def execute(self, inputs):\n        return inputs\n", "deflated")]
+
+
+CRAFTED = {
+    "a wrong CRC on packflow.yaml": (lambda m: m[0].update(crc=m[0]["crc"] ^ 1), "PF903"),
+    "a stored member whose method says deflate": (lambda m: m[1].update(method=8), "PF903"),
+    "an encrypted member": (lambda m: m[1].update(flags=1), "PF904"),
+    "a character device": (lambda m: m[1].update(mode=stat.S_IFCHR | 0o644), "PF904"),
+    "a setuid member": (lambda m: m[1].update(mode=stat.S_IFREG | 0o4755), "PF904"),
+    "a symbolic link": (lambda m: m[1].update(mode=stat.S_IFLNK | 0o777), "PF904"),
+    "a hidden tail after a deflate stream": (
+        lambda m: m[0].update(payload=zlib.compress(GOOD_YAML, 1)[2:-4] + b"import os; os.system('x')"), "PF903"),
+    "a declared size deflate cannot reach": (lambda m: m[0].update(size=(1 << 30)), "PF905"),
+}
+
+
+@pytest.mark.parametrize("case", list(CRAFTED))
+def test_crafted_archives_are_findings_never_internal_errors(tmp_path, case):
+    change, code = CRAFTED[case]
+    members = base_members()
+    change(members)
+    archive = craft(tmp_path / "x-1.0.zip", members)
+    status, result = cli_json("verify", archive)
+    assert status == 1 and code in codes_of(result), result["findings"]
+
+
+def test_a_shell_script_polyglot_is_refused(tmp_path):
+    archive = craft(tmp_path / "x-1.0.zip", base_members(), prefix=b"#!/bin/sh\necho run me\nexit 0\n")
+    assert subprocess_readable(archive)
+    status, result = cli_json("verify", archive)
+    assert status == 1 and codes_of(result) == {"PF902"}
+    assert "bytes its records do not account for" in result["findings"][0]["message"]
+
+
+def subprocess_readable(archive: Path) -> bool:
+    """Python's own zipfile accepts it (it adjusts for prepended bytes): verify must not."""
+    with zipfile.ZipFile(archive) as handle:
+        return handle.testzip() is None
+
+
+def test_directory_entries_pointing_at_one_member_are_refused_before_inflating(tmp_path):
+    big = zlib.compressobj(1, zlib.DEFLATED, -15)
+    payload = big.compress(bytes(64 << 20)) + big.flush()
+    members = base_members() + [member(f"copy{i}.bin", b"", "deflated", payload=payload, crc=0, size=64 << 20,
+                                       offset=0) for i in range(40)]
+    archive = craft(tmp_path / "x-1.0.zip", members)
+    status, result = cli_json("verify", archive)
+    assert status == 1 and "PF902" in codes_of(result)
+    assert "overlaps the one before" in " ".join(f["message"] for f in result["findings"])
+
+
+@pytest.mark.slow
+def test_a_zip_bomb_is_bounded_in_memory_and_refused_past_the_size_cap(tmp_path):
+    """packflow.yaml that inflates to 1 GiB: verify reads it in bounded memory; --max-size refuses it outright."""
+    from isal import isal_zlib
+
+    compressor = isal_zlib.compressobj(1, isal_zlib.DEFLATED, -15)
+    zeros = bytes(1 << 20)
+    payload = b"".join(compressor.compress(zeros) for _ in range(1024)) + compressor.flush()
+    crc = 0
+    for _ in range(1024):
+        crc = zlib.crc32(zeros, crc)
+    members = [member("packflow.yaml", b"", "deflated", payload=payload, crc=crc, size=1 << 30)] + base_members()[1:]
+    archive = craft(tmp_path / "x-1.0.zip", members)
+    assert archive.stat().st_size < 4 << 20
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    rss = tmp_path / "rss"
+    process = subprocess.run([sys.executable, REPO / "benchmarks" / "peak_rss.py", rss, "--", sys.executable, "-m",
+                              "packflow_export", "verify", archive, "--json"], env=env, capture_output=True, text=True)
+    result = json.loads(process.stdout)
+    peak_kib = int(rss.read_text().split()[0])  # the verify process's own peak, not this worker's
+    assert process.returncode == 1 and peak_kib < 128 * 1024, peak_kib
+    assert any(f["path"] == "packflow.yaml" and "over the 1,048,576-byte limit" in f["message"]
+               for f in findings_of(result, "PF104"))
+    status, capped = cli_json("verify", archive, "--max-size", "100M")
+    assert status == 1 and {f["code"] for f in capped["findings"] if f["severity"] == "error"} == {"PF905"}

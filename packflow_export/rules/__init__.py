@@ -8,7 +8,7 @@ git PF6xx, tests PF7xx, contents PF8xx, archive PF9xx (verify) and load PF95x (v
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, NamedTuple, Optional
+from typing import NamedTuple
 
 from ..findings import Report
 from . import archive, backend, config, contents, documents, files, git, load, requirements, tests  # noqa: F401
@@ -51,8 +51,11 @@ def static_checks(view, project_config, policy, selection=None) -> list:
 
 
 def inspect_project(project: Path, policy, *, strict: bool = False, options: Options = Options(),
-                    open_file: Optional[Callable] = None) -> Inspection:
-    """Every readiness rule over a project folder: static checks, git, the files an archive would hold, tests."""
+                    scan: bool = True) -> Inspection:
+    """Every readiness rule over a project folder: static checks, git, the files an archive would hold, tests.
+
+    scan=False leaves the content scan (secrets, stand-ins) to the caller: export runs it beside the writer.
+    """
     from ..gitinfo import GitRepo
     from ..project import DirectoryView
     from ..selection import select_files
@@ -66,19 +69,22 @@ def inspect_project(project: Path, policy, *, strict: bool = False, options: Opt
     repo, skipped = GitRepo.open(view.root)
     report.add(git.check_git(repo, skipped, project_config))
     if selection is not None:
-        open_file = open_file or _read_chunks
         report.add(contents.check_walk(selection))
         report.add(contents.check_names(f.name for f in selection.files))
         needed = contents.required_files(view, project_config, backend.find_backend_module(view, project_config))
         report.add(contents.check_required(selection, needed))
-        report.add(contents.scan_contents(((f.name, lambda f=f: open_file(f)) for f in selection.files),
-                                          options.allowed_secrets))
+        if scan:
+            from ..project import open_regular
+
+            report.add(contents.scan_contents([(f.name, f.size, lambda f=f: read_chunks(f),
+                                                lambda f=f: open_regular(f.path, f.identity)) for f in selection.files],
+                                              options.allowed_secrets))
     if options.run_tests:
         report.add(tests.run_project_tests(view.root, options.test_timeout))
     return Inspection(report, project_config, selection, repo)
 
 
-def _read_chunks(item, chunk_bytes: int = 1 << 20):
+def read_chunks(item, chunk_bytes: int = 1 << 20):
     """A selected file's bytes, read from the file the walk saw (FileChanged if it is another one now)."""
     from ..project import open_regular
 

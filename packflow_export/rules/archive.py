@@ -56,6 +56,17 @@ MAX_DEFLATE_RATIO = 1100
 PLAIN_MODES = (0o644, 0o755, 0o600, 0o700, 0o664, 0o775, 0o444, 0o555, 0o640, 0o750)
 
 
+def check_end(end) -> Iterable[Finding]:
+    """The end record against where it sits: the central directory must end right where the end record starts."""
+    gap = end.end_offset - (end.cd_offset + end.cd_size)
+    if gap > 0:
+        yield LAYOUT(f"the archive holds {gap:,} bytes its records do not account for (before its first entry, as in "
+                     f"a self-extracting or polyglot file, or between its entries and their directory)", None)
+    elif gap < 0:
+        yield NOT_A_ZIP(f"the central directory ({end.cd_size:,} bytes at byte {end.cd_offset:,}) runs past the end "
+                        f"record at byte {end.end_offset:,}", None)
+
+
 def check_entries(entries: list, max_total: int) -> Iterable[Finding]:
     """What the central directory alone says: kinds of member, flags, methods, duplicate names, declared sizes."""
     seen, total = set(), 0

@@ -84,11 +84,13 @@ def backend_target(config) -> Optional[tuple]:
 
 
 def find_backend_module(view, config) -> Optional[str]:
-    """The project file Packflow would load the backend from, or None."""
+    """The project file Packflow would load the backend from, or None; a link that leads outside still counts, so
+    the checks that read it say why it cannot be read rather than that it is missing."""
     target = backend_target(config)
     if target is None:
         return None
-    return next((rel for rel in naming.backend_paths(target[0], target[2]) if view.kind(rel) == "file"), None)
+    return next((rel for rel in naming.backend_paths(target[0], target[2]) if view.kind(rel) in ("file", "other")),
+                None)
 
 
 def module_statements(body: list) -> Iterable[ast.stmt]:

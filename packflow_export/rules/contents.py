@@ -50,6 +50,7 @@ CHANGED = define(
     fix="Run the command again once nothing is writing to the project.")
 
 LFS_POINTER = b"version https://git-lfs.github.com/spec/v1\n"
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
 MAX_NAME_BYTES = 255
 SAMPLE_INPUTS = "sample_inputs.json"
 
@@ -85,7 +86,7 @@ def check_names(names: Iterable[str]) -> Iterable[Finding]:
             continue
         if "\\" in name:
             yield BAD_NAME(f"{name} has a backslash in its name, which Windows tools unpack as a folder", name)
-        if any(ord(char) < 0x20 or ord(char) == 0x7F for char in name):
+        if _CONTROL.search(name):
             yield BAD_NAME(f"{name!r} has a control character in its name", name)
         if any(len(part.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES for part in name.split("/")):
             yield BAD_NAME(f"{name[:60]}... has a name part over {MAX_NAME_BYTES} bytes", name)
@@ -128,47 +129,172 @@ def check_members_hold(members, needed: list) -> Iterable[Finding]:
                                     "Export the project again; packflow_export refuses to leave it out.")
 
 
-def scan_contents(entries: Iterable, allowed: frozenset) -> Iterable[Finding]:
-    """Secret names and content, and LFS pointers, over (name, open_chunks) pairs; open_chunks() yields the bytes."""
-    for name, open_chunks in entries:
-        rule = secrets.name_rule(name)
-        if rule and name in allowed:
-            yield ALLOWED_SECRET(f"{name} looks like a secret ({rule}); packed because --allow-secret names it", name)
-            rule = None
-        elif rule:
-            yield SECRET(f"{name} looks like a secret ({rule})", name, None,
-                         f"Add {name} to .packflowignore, or pass --allow-secret {name} if it holds no secret.")
-        try:
-            kind, hits, head = _scan(open_chunks, name)
-        except FileChanged as exc:
-            yield CHANGED(f"{name} {exc} while being read", name)
-            continue
-        except CorruptMember as exc:
-            yield CORRUPT(f"{name} does not read back intact: {exc}", name)
-            continue
-        except Unreadable as exc:
-            yield unreadable(name, str(exc))
-            continue
-        if head.startswith(LFS_POINTER):
-            yield STAND_IN(f"{name} is a Git LFS pointer ({len(head)} bytes), not the file: run git lfs pull", name)
-        if hits and name in allowed:
-            yield ALLOWED_SECRET(f"{name} contains what looks like a {hits[0].rule}; packed because --allow-secret "
-                                 f"names it", name, hits[0].line)
-        elif not rule:
-            for hit in hits:
-                where = "" if hit.line else f" at byte {hit.offset:,}"
-                yield SECRET(f"{name} contains what looks like a {hit.rule}{where}", name, hit.line,
-                             f"Remove it (use an environment variable), add the file to .packflowignore, "
-                             f"or pass --allow-secret {name}.")
+def scan_contents(entries: list, allowed: frozenset) -> Iterable[Finding]:
+    """Secret names and content, and LFS pointers, over (name, size, open_chunks, reopen or None): open_chunks()
+    yields the bytes, reopen() gives the file back seekable."""
+    finder = secrets.finder_for(sum(entry[1] for entry in entries))
+    for name, _, open_chunks, reopen in entries:
+        yield from scan_file(name, open_chunks, allowed, finder, reopen)
 
 
-def _scan(open_chunks: Callable, name: str) -> tuple:
+def scan_file(name: str, open_chunks: Callable, allowed: frozenset, finder, reopen: Optional[Callable] = None) -> list:
+    """One file's name and content: secrets (or their allowance), a stand-in for missing content, a changed file.
+    A zip archive inside the project is looked into: reopen() gives it back seekable (else it is spooled)."""
+    found = []
+    rule = secrets.name_rule(name)
+    if rule and name in allowed:
+        found.append(ALLOWED_SECRET(f"{name} looks like a secret ({rule}); packed because --allow-secret names it", name))
+        rule = None
+    elif rule:
+        found.append(SECRET(f"{name} looks like a secret ({rule})", name, None,
+                            f"Add {name} to .packflowignore, or pass --allow-secret {name} if it holds no secret."))
+    spool = None if reopen else _Spool()
+    try:
+        kind, hits, head = _scan(open_chunks, name, finder, spool)
+        if head.startswith(ZIP_MAGIC):
+            if reopen is not None:
+                with reopen() as handle:
+                    hits += _scan_nested(handle, name, finder, depth=1, findings=found)
+            elif spool.complete:
+                hits += _scan_nested(spool.file, name, finder, depth=1, findings=found)
+            else:
+                found.append(UNSCANNED(f"{name} is a zip archive over {NESTED_SPOOL_BYTES:,} bytes: verify does not "
+                                       f"look inside it (export does)", name))
+    except FileChanged as exc:
+        return found + [CHANGED(f"{name} {exc} while being read", name)]
+    except CorruptMember as exc:
+        return found + [CORRUPT(f"{name} does not read back intact: {exc}", name)]
+    except Unreadable as exc:
+        return found + [unreadable(name, str(exc))]
+    finally:
+        if spool is not None:
+            spool.close()
+    if head.startswith(LFS_POINTER):
+        found.append(STAND_IN(f"{name} is a Git LFS pointer ({len(head)} bytes), not the file: run git lfs pull", name))
+    if hits and name in allowed:
+        found.append(ALLOWED_SECRET(f"{name} contains what looks like a {hits[0][1].rule}; packed because "
+                                    f"--allow-secret names it", name, hits[0][1].line))
+    elif not rule:
+        fix = f"Remove it (use an environment variable), add the file to .packflowignore, or pass --allow-secret {name}."
+        nested: dict = {}
+        for inner, hit in hits:
+            if inner:  # one finding per member and kind of secret: the member's lines are not the file's
+                nested.setdefault((inner, hit.rule), []).append(hit)
+                continue
+            where = "" if hit.line else f" at byte {hit.offset:,}"
+            found.append(SECRET(f"{name} contains{where} what looks like a {hit.rule}", name, hit.line, fix))
+        for (inner, kind), same in nested.items():
+            places = [f"line {h.line}" if h.line else f"byte {h.offset:,}" for h in same[:3]]
+            where = ", ".join(places) + (f" and {len(same) - 3} more" if len(same) > 3 else "")
+            found.append(SECRET(f"{name} contains in {inner} ({where}) what looks like a {kind}", name, None, fix))
+    return found
+
+
+ZIP_MAGIC = b"PK\x03\x04"
+NESTED_SPOOL_BYTES = 64 << 20  # verify keeps a nested archive this large to look inside it; export reopens it
+NESTED_INFLATE_BYTES = 256 << 20  # inflated bytes looked at inside one nested archive, all members together
+NESTED_DEPTH = 2
+
+
+class _Spool:
+    """Keeps a stream's bytes while it is scanned (in memory up to 8 MiB, then a temporary file), up to a limit."""
+
+    def __init__(self):
+        self.file = None
+        self.complete = True
+
+    def add(self, chunk) -> None:
+        if self.file is None:
+            import tempfile
+
+            self.file = tempfile.SpooledTemporaryFile(max_size=8 << 20)
+        if self.complete and self.file.tell() + len(chunk) <= NESTED_SPOOL_BYTES:
+            self.file.write(chunk)
+        else:
+            self.complete = False
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+def _scan(open_chunks: Callable, name: str, finder, spool) -> tuple:
+    """(kind, [(inner name or None, hit)], the first KiB)."""
     head = []
 
     def chunks():
         for chunk in open_chunks():
             if not head:
-                head.append(chunk[:1024])
+                head.append(bytes(chunk[:1024]))
+            if spool is not None and head[0].startswith(ZIP_MAGIC):
+                spool.add(chunk)
             yield chunk
-    kind, hits = secrets.scan_chunks(chunks(), name)
-    return kind, hits, head[0] if head else b""
+    kind, hits = secrets.scan_chunks(chunks(), name, finder)
+    return kind, [(None, hit) for hit in hits], head[0] if head else b""
+
+
+def _scan_nested(handle, outer: str, finder, depth: int, findings: list) -> list:
+    """Hits inside a zip archive that is itself a file of the project: names, and the content of compressed
+    members (stored ones were scanned with the file's own bytes). What cannot be read is reported as unscanned."""
+    import zipfile
+
+    handle.seek(0)
+    try:
+        archive = zipfile.ZipFile(handle)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
+        findings.append(UNSCANNED(f"{outer} starts like a zip archive but cannot be read as one ({exc}): its "
+                                  f"compressed content is not scanned", outer))
+        return []
+    hits, budget = [], NESTED_INFLATE_BYTES
+    with archive:
+        for info in archive.infolist():
+            if info.is_dir():
+                continue
+            inner = info.filename
+            rule = secrets.name_rule(inner)
+            if rule:
+                findings.append(SECRET(f"{outer} holds {inner}, which looks like a secret ({rule})", outer))
+            if info.compress_type == zipfile.ZIP_STORED and not info.flag_bits & 0x1:
+                continue
+            if info.flag_bits & 0x1:
+                findings.append(UNSCANNED(f"{outer} holds {inner} encrypted: it cannot be scanned", outer))
+                continue
+            if info.file_size > budget:
+                findings.append(UNSCANNED(f"{outer}: {inner} is not scanned (it inflates to {info.file_size:,} bytes, "
+                                          f"past the {NESTED_INFLATE_BYTES:,}-byte budget for a nested archive)", outer))
+                budget = 0
+                continue
+            budget -= info.file_size
+            try:
+                with archive.open(info) as member:
+                    data_head = member.read(4)
+                    member_chunks = _prefixed(data_head, member, info.file_size)
+                    if data_head == ZIP_MAGIC and depth < NESTED_DEPTH:
+                        import tempfile
+
+                        with tempfile.SpooledTemporaryFile(max_size=8 << 20) as nested:
+                            for piece in member_chunks:
+                                nested.write(piece)
+                            nested.seek(0)
+                            _, inner_hits = secrets.scan_chunks(iter(lambda: nested.read(1 << 20), b""), inner, finder)
+                            hits += [(inner, hit) for hit in inner_hits]
+                            hits += [(f"{inner}!{deeper}", hit) for deeper, hit in
+                                     _scan_nested(nested, f"{outer}!{inner}", finder, depth + 1, findings)]
+                    else:
+                        if data_head == ZIP_MAGIC:
+                            findings.append(UNSCANNED(f"{outer}: {inner} is an archive nested more than {NESTED_DEPTH} "
+                                                      f"levels deep: its compressed content is not scanned", outer))
+                        _, inner_hits = secrets.scan_chunks(member_chunks, inner, finder)
+                        hits += [(inner, hit) for hit in inner_hits]
+            except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
+                findings.append(UNSCANNED(f"{outer}: {inner} cannot be read ({exc}): it is not scanned", outer))
+    return hits
+
+
+def _prefixed(first: bytes, stream, limit: int):
+    """A member's chunks after its first bytes, never more than its declared size."""
+    yield first
+    remaining = limit - len(first)
+    while remaining > 0 and (chunk := stream.read(min(1 << 20, remaining))):
+        remaining -= len(chunk)
+        yield chunk
