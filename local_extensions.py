@@ -119,7 +119,7 @@ def _source(template: str, repo_dir: str, commit: str, fallback: str) -> dict:
         url = template  # a git URL (cruft records the URL it cloned; cookiecutter's gh:/gl: abbreviations expand)
     if repo_dir and Path(repo_dir, ".git").exists():
         origin = _git(repo_dir, "remote", "get-url", "origin")
-        url = url or (origin if origin and (REMOTE.match(origin) or Path(origin).is_dir()) else None)
+        url = url or (origin if origin and REMOTE.match(origin) else None)  # a folder as origin is no remote
         revision = revision or _git(repo_dir, "rev-parse", "HEAD")
     url = _clone_url(url or fallback)
     web = re.sub(r"\.git$", "", re.sub(r"^ssh://git@([^/]+)/", r"https://\1/", url))
@@ -132,8 +132,8 @@ def _source(template: str, repo_dir: str, commit: str, fallback: str) -> dict:
 
 def template_source(context) -> dict:
     """Where generated projects get packflow-export, its schema and its pre-commit hook: the repository this
-    project was baked from, at the exact revision (a local path without a remote falls back to
-    __template_repository). cruft update moves the pin with the template."""
+    project was baked from, at the exact revision (a local path whose origin is not a URL, or that has none,
+    falls back to __template_repository). cruft update moves the pin with the template."""
     expanded = {"gh:": "https://github.com/", "gl:": "https://gitlab.com/", "bb:": "https://bitbucket.org/"}
     template = re.sub(r"^(git|hg)\+", "", str(context.get("_template") or ""))
     for short, prefix in expanded.items():

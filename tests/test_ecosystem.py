@@ -9,9 +9,8 @@ import sys
 
 import pytest
 
-from conftest import (BIN, COOKIECUTTER_JSON, OFFLINE_PIP, REPO, bake_cli, build_wheel, clean_venv, git_commit_all,
-                      load_yaml, run_cli, template_copy)
-
+from conftest import (BIN, COOKIECUTTER_JSON, OFFLINE_PIP, REPO, bake, bake_cli, build_wheel, clean_venv, git,
+                      git_commit_all, load_yaml, run_cli, template_copy)
 
 
 def run(command, cwd, env=None, timeout=300):
@@ -44,10 +43,18 @@ def test_bakes_from_a_git_url_pin_packflow_export_schema_and_hook_to_that_revisi
     assert f"packflow-export @ git+{url}@{commit}" in (project / "README.md").read_text()
 
 
-def test_a_local_path_bake_falls_back_to_the_template_repository(default_bake):
+def test_a_local_path_bake_falls_back_to_the_template_repository(default_bake, tmp_path):
+    """Baked from a folder, or from a clone whose origin is another folder (no URL anyone else can reach), the
+    project points at __template_repository, pinned to the commit it was baked from."""
+    expected = f"packflow-export @ git+{COOKIECUTTER_JSON['__template_repository']}"
     workflow = load_yaml(default_bake / ".github/workflows/packflow.yml")
-    assert workflow["env"]["PACKFLOW_EXPORT"].startswith(
-        f"packflow-export @ git+{COOKIECUTTER_JSON['__template_repository']}")
+    assert workflow["env"]["PACKFLOW_EXPORT"].startswith(expected)
+    clone = template_copy(tmp_path / "template")
+    git(clone, "remote", "add", "origin", str(tmp_path))
+    project = bake(tmp_path / "out", template=clone)
+    pinned = load_yaml(project / ".github/workflows/packflow.yml")["env"]["PACKFLOW_EXPORT"]
+    assert pinned == f"{expected}@{git(clone, 'rev-parse', 'HEAD').strip()}"
+    assert (project / "packflow.yaml").read_text().startswith("# yaml-language-server: $schema=https://")
 
 
 @pytest.mark.slow
