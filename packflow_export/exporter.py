@@ -1,7 +1,8 @@
-"""export: the readiness checks (which read every file once, for secrets and its CRC), then the archive.
+"""export: the readiness checks, then the content scan feeding the archive writer.
 
-Each file is read twice at most: once by the checks, once by the writer, which insists on the same file and
-the same bytes (a file replaced or modified in between fails the export with PF808, never packs the other).
+The scan reads each file once, for secrets and its CRC. A file of one deflate block is packed from the bytes
+the scan read; a larger one is read again by the writer, which insists on the same file and the same bytes (a
+file replaced or modified in between fails the export with PF808, never packs the other).
 """
 
 from __future__ import annotations

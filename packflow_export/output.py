@@ -8,7 +8,6 @@ import sys
 import time
 from typing import Optional
 
-GROUP_AT = 2  # findings of one rule in one file from this many on read as one line (all of them with --verbose)
 SHOWN_LINES = 3
 
 

@@ -47,6 +47,13 @@ def read_regular(path, identity: tuple, limit: int) -> bytes:
         os.close(descriptor)
 
 
+def read_chunks(path, identity: tuple) -> Iterator[bytes]:
+    """The file the walk saw, in CHUNK_BYTES pieces (FileChanged if it is another one now)."""
+    with open_regular(path, identity) as stream:
+        while chunk := stream.read(CHUNK_BYTES):
+            yield chunk
+
+
 def _open_descriptor(path, identity: Optional[tuple]) -> int:
     try:
         descriptor = os.open(path, _OPEN_FLAGS)

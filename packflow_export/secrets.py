@@ -438,7 +438,3 @@ def _transcoded(decoder, first, rest: Iterable[bytes]) -> Iterable[bytes]:
         yield decoder.decode(chunk).encode("utf-8")
     yield decoder.decode(b"", final=True).encode("utf-8")
 
-
-def scan_stream(stream, name: str = "", chunk_bytes: int = CHUNK_BYTES, finder=None) -> tuple:
-    """Scan a binary stream: (kind, hits)."""
-    return scan_chunks(iter(lambda: stream.read(chunk_bytes), b""), name, finder)

@@ -74,20 +74,11 @@ def inspect_project(project: Path, policy, *, strict: bool = False, options: Opt
         needed = contents.required_files(view, project_config, backend.find_backend_module(view, project_config))
         report.add(contents.check_required(selection, needed))
         if scan:
-            from ..project import open_regular
+            from ..project import open_regular, read_chunks
 
-            report.add(contents.scan_contents([(f.name, f.size, lambda f=f: read_chunks(f),
+            report.add(contents.scan_contents([(f.name, f.size, lambda f=f: read_chunks(f.path, f.identity),
                                                 lambda f=f: open_regular(f.path, f.identity)) for f in selection.files],
                                               options.allowed_secrets))
     if options.run_tests:
         report.add(tests.run_project_tests(view.root, options.test_timeout))
     return Inspection(report, project_config, selection, repo)
-
-
-def read_chunks(item, chunk_bytes: int = 1 << 20):
-    """A selected file's bytes, read from the file the walk saw (FileChanged if it is another one now)."""
-    from ..project import open_regular
-
-    with open_regular(item.path, item.identity) as stream:
-        while chunk := stream.read(chunk_bytes):
-            yield chunk
