@@ -5,8 +5,9 @@
 - .venv/wheelhouse: wheels of packflow-export's dependencies, packflow and pytest, so the tests that install
   into clean environments (the load proof, pre-commit, forks, CI jobs) need no network.
 - .venv/node: gitlab-ci-local 4.60.0 (pinned), which runs the generated GitLab pipeline (installed while pip works).
-- Debian packages the tests drive when missing: rsync (gitlab-ci-local needs it), 7-Zip and bsdtar (independent
-  zip readers). Installing them needs root; without it, the missing ones are named and the script fails.
+- Debian packages the tests drive when missing: rsync (gitlab-ci-local needs it), and the independent zip readers
+  the archive is tested with: Info-ZIP unzip, 7-Zip, bsdtar and a JDK (java runs a one-file java.util.zip reader).
+  Installing them needs root; without it, the missing ones are named and the script fails.
 
 Run from the repository root: python3 .ci/install_tools.py
 """
@@ -21,7 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 GITLAB_CI_LOCAL = "gitlab-ci-local@4.60.0"
-DEBIAN = {"rsync": "rsync", "7z": "p7zip-full", "bsdtar": "libarchive-tools"}
+# command the tests run -> the Debian package that installs it
+DEBIAN = {"rsync": "rsync", "unzip": "unzip", "7z": "p7zip-full", "bsdtar": "libarchive-tools",
+          "java": "default-jdk-headless"}
 WHEELHOUSE_EXTRAS = ["setuptools>=77", "packflow==0.4.1", "pytest"]
 
 

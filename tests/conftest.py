@@ -1,21 +1,17 @@
-"""Shared fixtures: real bakes of the template and real runs of the CLI, isolated from the developer's machine."""
+"""Shared fixtures: real bakes of the template and real runs of the CLI, isolated from the developer's machine.
+
+Helpers that tests import by name are in helpers.py.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-REPO = Path(__file__).resolve().parent.parent
-COOKIECUTTER_JSON = json.loads((REPO / "cookiecutter.json").read_text(encoding="utf-8"))
-BIN = Path(sys.executable).parent
-ARCHIVE = "my_analytic-0.1.0.zip"
+from helpers import BIN, REPO, WHEELHOUSE, bake, build_wheel
 
 
 @pytest.fixture(autouse=True)
@@ -36,26 +32,6 @@ def isolated_environment(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("PACKFLOW_EXPORT_CACHE", str(tmp_path_factory.getbasetemp() / "export-cache"))
 
 
-def bake(output_dir: Path, template: Path = REPO, **context) -> Path:
-    """Bake a template with cookiecutter's API (no prompts, no user config) and return the project."""
-    from cookiecutter.main import cookiecutter
-
-    output_dir.mkdir(parents=True, exist_ok=True)
-    config = output_dir / ".cookiecutterrc"
-    config.write_text(yaml.safe_dump({
-        "cookiecutters_dir": str(output_dir / ".cc"), "replay_dir": str(output_dir / ".replay")}))
-    return Path(cookiecutter(str(template), no_input=True, extra_context=context,
-                             output_dir=str(output_dir), config_file=str(config)))
-
-
-def bake_cli(output_dir: Path, *answers: str, template=REPO, timeout=120) -> subprocess.CompletedProcess:
-    """Bake with the cookiecutter command, as a user does; answers are `key=value` strings."""
-    output_dir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", HOME=str(output_dir / ".home"))
-    return subprocess.run([str(BIN / "cookiecutter"), "--no-input", "-o", str(output_dir), str(template), *answers],
-                          capture_output=True, text=True, timeout=timeout, env=env, cwd=output_dir)
-
-
 @pytest.fixture(scope="session")
 def default_bake(tmp_path_factory) -> Path:
     """One default bake for the session; tests copy it before changing anything."""
@@ -68,57 +44,6 @@ def project(default_bake, tmp_path) -> Path:
     return Path(shutil.copytree(default_bake, tmp_path / default_bake.name))
 
 
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    assert old in text, f"{old!r} not in {path.name}"
-    path.write_text(text.replace(old, new, 1), encoding="utf-8")
-
-
-def run_cli(*args, cwd=None, env=None, timeout=120, input=None) -> subprocess.CompletedProcess:
-    """Run `python -m packflow_export` for real, as a user would."""
-    environment = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    environment.update(env or {})
-    return subprocess.run([sys.executable, "-m", "packflow_export", *map(str, args)], cwd=cwd, env=environment,
-                          capture_output=True, text=True, timeout=timeout, input=input)
-
-
-def cli_json(*args, cwd=None, env=None, timeout=120) -> tuple:
-    """A command with --json: (exit code, the one JSON object it printed); never a traceback."""
-    result = run_cli(*args, "--json", cwd=cwd, env=env, timeout=timeout)
-    assert "Traceback" not in result.stderr, result.stderr
-    return result.returncode, json.loads(result.stdout)
-
-
-def check_json(project_dir, *args, cwd=None) -> tuple:
-    return cli_json("check", project_dir, *args, cwd=cwd)
-
-
-def inspect(project: Path, policy=None, **options):
-    """The check's report, in process (fast): the rule functions without a subprocess."""
-    from packflow_export.policy import load_policy
-    from packflow_export.rules import Options, inspect_project
-
-    return inspect_project(project, policy or load_policy(), options=Options(**options)).report
-
-
-def codes(report, severity: str | None = None) -> set:
-    findings = report["findings"] if isinstance(report, dict) else [f._asdict() for f in report.findings]
-    return {f["code"] for f in findings if severity in (None, f["severity"])}
-
-
-def findings_of(report, code: str) -> list:
-    findings = report["findings"] if isinstance(report, dict) else [f.as_dict() for f in report.findings]
-    return [f for f in findings if f["code"] == code]
-
-
-def load_yaml(path: Path):
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
-
-
-WHEELHOUSE = Path(os.environ.get("PACKFLOW_TEST_WHEELHOUSE", Path(sys.prefix) / "wheelhouse"))
-OFFLINE_PIP = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(WHEELHOUSE), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-
-
 @pytest.fixture(scope="session")
 def wheelhouse() -> Path:
     """Runtime dependencies as wheels, downloaded by the README's test command, so installs here need no network."""
@@ -127,51 +52,6 @@ def wheelhouse() -> Path:
     return WHEELHOUSE
 
 
-def build_wheel(source: Path, out: Path) -> Path:
-    """`python -m build --wheel` of a source tree (no isolation: setuptools comes from the test venv)."""
-    out.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(source)],
-                            capture_output=True, text=True, timeout=300, cwd=out)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    (wheel,) = out.glob("packflow_export-*.whl")
-    return wheel
-
-
 @pytest.fixture(scope="session")
 def wheel(tmp_path_factory) -> Path:
     return build_wheel(REPO, tmp_path_factory.mktemp("wheel"))
-
-
-def clean_venv(path: Path, *requirements, wheelhouse: Path) -> Path:
-    """A virtualenv holding only `requirements` and their dependencies, installed offline; returns its bin folder."""
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True, timeout=120)
-    python = path / "bin" / "python"
-    result = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-index",
-                             "--find-links", str(wheelhouse), *map(str, requirements)],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return path / "bin"
-
-
-def template_copy(destination: Path) -> Path:
-    """The template's files (tracked, or new and not ignored) copied as a fresh git repository."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                            capture_output=True, text=True, check=True).stdout.split("\0")
-    for name in filter(None, listed):
-        source = REPO / name
-        if source.is_file():
-            (destination / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, destination / name)
-    git_commit_all(destination, "template")
-    return destination
-
-
-def git(folder: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=folder, check=True, capture_output=True, text=True).stdout
-
-
-def git_commit_all(folder: Path, message: str) -> None:
-    if not (folder / ".git").exists():
-        git(folder, "init", "-q", "-b", "main")
-    git(folder, "add", "-A")
-    git(folder, "commit", "-qm", message)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import runpy
 import subprocess
 import sys
 import zipfile
@@ -13,7 +14,7 @@ import zlib
 
 import pytest
 
-from conftest import REPO
+from helpers import REPO
 from packflow_export import zipformat
 from packflow_export.archive import Entry, SourceChanged, write_archive
 from packflow_export.errors import CannotWrite
@@ -216,7 +217,11 @@ def test_independent_readers_see_the_same_files(tmp_path):
     contents = {entry.name: entry.open().read() for entry in fixed_content()}
     result = write_archive(fixed_content(), tmp_path / "x-1.0.zip", comment=b'{"tool":"t"}')
     expected = sorted(contents)
-    assert all(shutil.which(tool) for tool in ("unzip", "7z", "bsdtar", "java")), ".ci/install_tools.py installs them"
+    installs = runpy.run_path(str(REPO / ".ci" / "install_tools.py"))["DEBIAN"]
+    readers = {tool: installs.get(tool) for tool in ("unzip", "7z", "bsdtar", "java")}
+    assert all(readers.values()), f".ci/install_tools.py must install every reader; it installs {installs}"
+    missing = {tool: package for tool, package in readers.items() if shutil.which(tool) is None}
+    assert not missing, f"not on PATH: {missing}; .ci/install_tools.py installs them (Debian packages {installs})"
     tested = subprocess.run(["unzip", "-t", str(result.path)], capture_output=True, text=True)
     assert tested.returncode == 0 and "No errors detected" in tested.stdout
     seven = subprocess.run(["7z", "t", str(result.path)], capture_output=True, text=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, COOKIECUTTER_JSON, WHEELHOUSE, bake, git, git_commit_all, load_yaml
+from helpers import BIN, COOKIECUTTER_JSON, WHEELHOUSE, bake, git, git_commit_all, load_yaml, run
 
 CI_FILES = {"github": {".github/workflows/packflow.yml", ".github/dependabot.yml"}, "gitlab": {".gitlab-ci.yml"},
             "none": set()}
@@ -22,11 +22,6 @@ SCHEMAS = {".github/workflows/packflow.yml": "vendor.github-workflows", ".gitlab
            ".github/dependabot.yml": "vendor.dependabot"}
 GITLAB_CI_LOCAL = Path(os.environ.get("GITLAB_CI_LOCAL", Path(sys.prefix) / "node" / "node_modules" / ".bin" /
                                       "gitlab-ci-local"))
-
-
-def run(command, cwd, env=None, timeout=600):
-    return subprocess.run(list(map(str, command)), cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          env=dict(os.environ, **(env or {})))
 
 
 @pytest.mark.parametrize("ci", COOKIECUTTER_JSON["ci"])

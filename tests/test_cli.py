@@ -14,13 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ARCHIVE, REPO, check_json, cli_json, codes, git_commit_all, run_cli
-
-
-def export(project, *args, cwd=None, env=None):
-    result = run_cli("export", project, *args, cwd=cwd or project.parent, env=env)
-    assert "Traceback" not in result.stderr, result.stderr
-    return result
+from helpers import ARCHIVE, REPO, check_json, cli_json, codes, export, git_commit_all, run_cli
 
 
 def names_in(archive: Path) -> list:
@@ -60,7 +54,7 @@ def test_quiet_prints_only_what_blocks(project):
 
 
 def test_colour_only_on_a_tty(project, monkeypatch):
-    from conftest import inspect
+    from helpers import inspect
     from packflow_export.output import print_report
 
     class Terminal:
@@ -125,7 +119,7 @@ def test_run_tests_passes_on_a_fresh_bake(project):
 
 
 def test_run_tests_reports_failures_with_output(project):
-    from conftest import edit
+    from helpers import edit
 
     edit(project / "test_inference.py", "assert isinstance(backend, InferenceBackend)", "assert 1 == 2, 'deliberate'")
     edit(project / "sample_inputs.json", '{"text": ""}', '"not a record"')

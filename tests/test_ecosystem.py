@@ -9,13 +9,8 @@ import sys
 
 import pytest
 
-from conftest import (BIN, COOKIECUTTER_JSON, OFFLINE_PIP, REPO, bake, bake_cli, build_wheel, clean_venv, git,
-                      git_commit_all, load_yaml, run_cli, template_copy)
-
-
-def run(command, cwd, env=None, timeout=300):
-    return subprocess.run(list(map(str, command)), cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          env=dict(os.environ, **(env or {})))
+from helpers import (BIN, COOKIECUTTER_JSON, OFFLINE_PIP, REPO, bake, bake_cli, build_wheel, clean_venv, git,
+                      git_commit_all, load_yaml, run, run_cli, template_copy)
 
 
 # Where generated projects get packflow-export: the template they were baked from, pinned ---------------------

@@ -15,11 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ARCHIVE, REPO, bake, cli_json, findings_of, run_cli
-
-
-def codes_of(result) -> set:
-    return {f["code"] for f in result["findings"]}
+from helpers import ARCHIVE, REPO, bake, cli_json, codes, findings_of, run_cli
 
 
 def start_export(project, out, points: str, *args):
@@ -71,7 +67,7 @@ def test_names_verify_would_refuse_are_refused_at_export(project, tmp_path, name
     (project / "Notes.txt").write_text("original\n")
     (project / name).write_text(content)
     status, result = cli_json("export", project, "-o", tmp_path)
-    assert status == 1 and code in codes_of(result) and result["archive"] is None
+    assert status == 1 and code in codes(result) and result["archive"] is None
 
 
 def test_an_allowed_certificate_exports_and_verifies(project, tmp_path):
@@ -80,7 +76,7 @@ def test_an_allowed_certificate_exports_and_verifies(project, tmp_path):
     code, result = cli_json("export", project, "-o", tmp_path, "--allow-secret", "ca.pem")
     assert code == 0
     code, verified = cli_json("verify", tmp_path / ARCHIVE)
-    assert code == 0 and "PF803" in codes_of(verified), verified["findings"]
+    assert code == 0 and "PF803" in codes(verified), verified["findings"]
 
 
 # Odd trees (item 7) ----------------------------------------------------------------------------------------------
@@ -96,7 +92,7 @@ def test_odd_trees_are_findings_never_internal_errors(project, tmp_path):
             result = run_cli("export", project, "-o", tmp_path, "--json", *args)
             assert result.returncode == 1, result.stderr
             data = json.loads(result.stdout)
-            assert "PF805" in codes_of(data) and "Traceback" not in result.stderr
+            assert "PF805" in codes(data) and "Traceback" not in result.stderr
         (project / os.fsdecode(b"bad\xff.txt")).unlink()
         code, data = cli_json("export", project, "-o", tmp_path)
         assert code in (0, 1) and "internal error" not in json.dumps(data)

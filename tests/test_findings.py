@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import REPO, run_cli
+from helpers import REPO, run_cli
 
 from packflow_export.findings import Finding, Report, all_rules
 from packflow_export.policy import Policy

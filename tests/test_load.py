@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ARCHIVE, REPO, WHEELHOUSE, check_json, cli_json, edit, findings_of, run_cli
+from helpers import REPO, WHEELHOUSE, check_json, cli_json, codes, edit, exported_archive, findings_of, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -22,20 +22,10 @@ def without_uv() -> dict:
     return {"PATH": os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if not (Path(p) / "uv").exists())}
 
 
-def export(project, out, *args):
-    result = run_cli("export", project, "-o", out, *args)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return out / ARCHIVE
-
-
 def verify_load(archive, *args, env=None, timeout=600):
     """verify --load from the offline wheelhouse the README's test command downloads (no network)."""
     return cli_json("verify", archive, "--load", "--offline", "--find-links", WHEELHOUSE, *args, env=env,
                     timeout=timeout)
-
-
-def codes_of(result) -> set:
-    return {f["code"] for f in result["findings"]}
 
 
 def phase(result, name) -> dict:
@@ -43,7 +33,7 @@ def phase(result, name) -> dict:
 
 
 def test_default_bake_loads_offline_with_pip_and_then_from_the_cache(project, tmp_path, wheelhouse):
-    archive = export(project, tmp_path)
+    archive = exported_archive(project, tmp_path)
     cache = {"PACKFLOW_EXPORT_CACHE": str(tmp_path / "cache"), **without_uv()}
     code, result = verify_load(archive, env=cache)
     assert code == 0, result["findings"]
@@ -60,7 +50,7 @@ def test_default_bake_loads_offline_with_pip_and_then_from_the_cache(project, tm
 
 def test_default_bake_loads_from_the_package_index_with_uv(project, tmp_path):
     assert shutil.which("uv"), ".ci/run installs uv into the test environment"
-    archive = export(project, tmp_path)
+    archive = exported_archive(project, tmp_path)
     code, result = cli_json("verify", archive, "--load", env={"PACKFLOW_EXPORT_CACHE": str(tmp_path / "cache")})
     assert code == 0, result["findings"]
     assert phase(result, "environment")["installer"] == "uv" and phase(result, "check_io")["ok"]
@@ -72,7 +62,7 @@ def test_export_load_reports_success_only_for_an_archive_that_loads(project, tmp
     assert code == 0 and result["archive"]["path"] and phase(result, "check_io")["ok"]
     edit(project / "inference.py", "        self.positive_words", "        import torch\n        self.positive_words")
     code, result = cli_json("export", project, "-o", tmp_path / "bad", *args)
-    assert code == 1 and result["archive"] is None and "PF952" in codes_of(result)
+    assert code == 1 and result["archive"] is None and "PF952" in codes(result)
     assert list((tmp_path / "bad").iterdir()) == []  # a release that does not load is taken back
 
 
@@ -91,7 +81,7 @@ def test_module_loader_under_src_is_an_error_and_does_not_load(project, tmp_path
     assert run_cli("export", project, "-o", tmp_path).returncode == 1
     lenient = tmp_path / "policy.yaml"
     lenient.write_text("severity: {PF505: warning}\n")
-    archive = export(project, tmp_path, "--policy", lenient)
+    archive = exported_archive(project, tmp_path, "--policy", lenient)
     code, result = verify_load(archive)
     (failed,) = findings_of(result, "PF952")
     assert code == 1 and "No module named 'sentiment'" in failed["message"]
@@ -104,7 +94,7 @@ def test_undeclared_import_is_a_warning_and_fails_the_load(project, tmp_path, wh
     (warning,) = findings_of(report, "PF506")
     line = (project / "inference.py").read_text().splitlines().index("import torch") + 1
     assert code == 0 and warning["line"] == line and "imports torch" in warning["message"]
-    code, result = verify_load(export(project, tmp_path))
+    code, result = verify_load(exported_archive(project, tmp_path))
     (failed,) = findings_of(result, "PF952")
     assert code == 1 and "No module named 'torch'" in failed["message"] and "Add torch==" in failed["hint"]
 
@@ -137,28 +127,28 @@ def test_weights_left_out_by_gitignore_are_named_and_fail_initialize(project, tm
     (warning,) = findings_of(report, "PF507")
     lines = (project / ".gitignore").read_text().splitlines()
     assert code == 0 and f".gitignore:{lines.index('*.joblib') + 1}: *.joblib" in warning["message"]
-    code, result = verify_load(export(project, tmp_path))
+    code, result = verify_load(exported_archive(project, tmp_path))
     (failed,) = findings_of(result, "PF953")
     assert code == 1 and "could not open model.joblib: the archive does not hold it" in failed["message"]
     (project / ".packflowignore").write_text("!model.joblib\n")
     assert not findings_of(check_json(project)[1], "PF507")
-    assert verify_load(export(project, tmp_path / "fixed"))[0] == 0
+    assert verify_load(exported_archive(project, tmp_path / "fixed"))[0] == 0
 
 
 def test_missing_python_version_is_a_warning_and_loads(project, tmp_path, wheelhouse):
     edit(project / "packflow.yaml", 'python_version: "{}.{}.{}"\n'.format(*sys.version_info[:3]), "")
     code, report = check_json(project)
     assert code == 0 and findings_of(report, "PF217")[0]["severity"] == "warning"
-    code, result = verify_load(export(project, tmp_path))
-    assert code == 0 and "PF956" not in codes_of(result)
+    code, result = verify_load(exported_archive(project, tmp_path))
+    assert code == 0 and "PF956" not in codes(result)
 
 
 def test_upstream_scaffolds_tests_py_runs_in_the_clean_environment(project, tmp_path, wheelhouse):
     (project / "test_inference.py").rename(project / "tests.py")
-    code, result = verify_load(export(project, tmp_path), "--run-tests")
+    code, result = verify_load(exported_archive(project, tmp_path), "--run-tests")
     assert code == 0 and phase(result, "tests")["ok"], result["findings"]
     edit(project / "tests.py", "assert isinstance(backend, InferenceBackend)", "assert False, 'deliberate'")
-    code, result = verify_load(export(project, tmp_path / "failing"), "--run-tests")
+    code, result = verify_load(exported_archive(project, tmp_path / "failing"), "--run-tests")
     assert code == 1 and "deliberate" in findings_of(result, "PF701")[0]["message"]
 
 
@@ -206,11 +196,11 @@ BAD_BACKENDS = {
 def test_a_bad_backend_is_a_finding_and_leaves_nothing_behind(project, tmp_path, wheelhouse, case):
     code_line, rule, words = BAD_BACKENDS[case]
     edit(project / "inference.py", "        self.positive_words", code_line + "        self.positive_words")
-    archive = export(project, tmp_path / "out")
+    archive = exported_archive(project, tmp_path / "out")
     private_tmp = tmp_path / "tmp"
     private_tmp.mkdir()
     code, result = verify_load(archive, "--load-timeout", "5", env={"TMPDIR": str(private_tmp)})
-    assert code == 1 and rule in codes_of(result), result["findings"]
+    assert code == 1 and rule in codes(result), result["findings"]
     assert any(words in f["message"] for f in findings_of(result, rule)), findings_of(result, rule)
     assert list(private_tmp.iterdir()) == []
 
@@ -218,29 +208,29 @@ def test_a_bad_backend_is_a_finding_and_leaves_nothing_behind(project, tmp_path,
 def test_a_backend_that_prints_megabytes_still_loads(project, tmp_path, wheelhouse):
     edit(project / "inference.py", "        self.positive_words",
          "        import sys\n        sys.stdout.write('x' * 5_000_000)\n        self.positive_words")
-    code, result = verify_load(export(project, tmp_path))
+    code, result = verify_load(exported_archive(project, tmp_path))
     assert code == 0 and len(json.dumps(result)) < 100_000
 
 
 def test_sample_inputs_that_are_not_json_fail_check_io(project, tmp_path, wheelhouse):
     (project / "sample_inputs.json").write_text("[not json\n")
-    code, result = verify_load(export(project, tmp_path, "--policy", lenient(tmp_path)), "--policy", lenient(tmp_path))
+    code, result = verify_load(exported_archive(project, tmp_path, "--policy", lenient(tmp_path)), "--policy", lenient(tmp_path))
     assert code == 1 and "JSONDecodeError" in findings_of(result, "PF954")[0]["message"]
 
 
 def test_requirements_that_cannot_resolve(project, tmp_path, wheelhouse):
     (project / "requirements.txt").write_text("packflow==0.4.1\nno-such-distribution-anywhere==1.0\n")
-    code, result = verify_load(export(project, tmp_path), env=without_uv())
+    code, result = verify_load(exported_archive(project, tmp_path), env=without_uv())
     (failed,) = findings_of(result, "PF951")
     assert code == 1 and "no-such-distribution-anywhere" in failed["message"]
     assert [p["phase"] for p in result["phases"]] == ["extract", "environment"]
 
 
 def test_a_corrupt_archive_is_not_loaded(project, tmp_path):
-    archive = export(project, tmp_path)
+    archive = exported_archive(project, tmp_path)
     archive.write_bytes(archive.read_bytes()[:-100])
     code, result = verify_load(archive)
-    assert code == 1 and codes_of(result) == {"PF901"} and result["phases"] == []
+    assert code == 1 and codes(result) == {"PF901"} and result["phases"] == []
 
 
 def test_archive_code_never_runs_in_the_calling_process(project, tmp_path, wheelhouse):
@@ -248,7 +238,7 @@ def test_archive_code_never_runs_in_the_calling_process(project, tmp_path, wheel
     edit(project / "inference.py", "from packflow import InferenceBackend",
          f"import os\nopen({str(marker)!r}, 'a').write(f'{{os.getpid()}} {{os.getppid()}}\\n')\n"
          "from packflow import InferenceBackend")
-    archive = export(project, tmp_path / "out")
+    archive = exported_archive(project, tmp_path / "out")
     env = dict(os.environ, PYTHONPATH=str(REPO))
     process = subprocess.Popen([sys.executable, "-m", "packflow_export", "verify", str(archive), "--load", "--offline",
                                 "--find-links", str(WHEELHOUSE)], env=env, stdout=subprocess.PIPE, text=True)
@@ -261,6 +251,6 @@ def test_archive_code_never_runs_in_the_calling_process(project, tmp_path, wheel
 def test_load_options_need_load(project, tmp_path):
     result = run_cli("verify", tmp_path / "x.zip", "--offline")
     assert result.returncode == 2
-    archive = export(project, tmp_path)
+    archive = exported_archive(project, tmp_path)
     result = run_cli("verify", archive, "--offline")
     assert result.returncode == 2 and "--offline only applies with --load" in result.stderr

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from packaging.version import InvalidVersion, Version
 
-from conftest import REPO
+from helpers import REPO
 
 from packflow_export import naming
 

@@ -7,7 +7,7 @@ import zipfile
 
 import os
 
-from conftest import clean_venv, run_cli
+from helpers import clean_venv, run_cli
 
 import packflow_export
 

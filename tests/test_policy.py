@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import codes, edit, findings_of, inspect, run_cli
+from helpers import codes, edit, findings_of, inspect, run_cli
 
 from packflow_export.errors import UsageError
 from packflow_export.policy import load_policy

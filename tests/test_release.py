@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import WHEELHOUSE, cli_json, edit, git, git_commit_all, load_yaml, run_cli
+from helpers import WHEELHOUSE, cli_json, edit, git, git_commit_all, load_yaml, run_cli
 
 
 @pytest.fixture
@@ -132,7 +132,7 @@ def test_sbom_is_valid_cyclonedx_1_6_and_describes_the_release(project, tmp_path
 
 
 def test_proprietary_license_is_named_not_an_spdx_id(tmp_path):
-    from conftest import bake
+    from helpers import bake
 
     project = bake(tmp_path / "bake", license="Proprietary")
     assert run_cli("export", project, "-o", tmp_path / "out", "--sbom").returncode == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from conftest import codes, edit, findings_of, inspect
+from helpers import codes, edit, findings_of, inspect
 
 from packflow_export.rules.backend import TEMPLATE_EXECUTE_FINGERPRINTS, execute_fingerprint
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import codes, edit, findings_of, inspect
+from helpers import codes, edit, findings_of, inspect
 
 from packflow_export.findings import all_rules
 from packflow_export.policy import load_policy

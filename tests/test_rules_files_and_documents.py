@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from conftest import bake, codes, edit, findings_of, inspect
+from helpers import bake, codes, edit, findings_of, inspect
 
 
 @pytest.mark.parametrize("name", ["MODEL_CARD.md", "README.md", "LICENSE.txt"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import codes, findings_of, git, git_commit_all, inspect, run_cli
+from helpers import codes, findings_of, git, git_commit_all, inspect, run_cli
 
 
 def test_git_hygiene(project):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import codes, findings_of, inspect
+from helpers import codes, findings_of, inspect
 
 REQUIREMENT_CASES = [
     ("numpy>=1.26", "PF404", 2),

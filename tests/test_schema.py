@@ -11,7 +11,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import load_yaml
+from helpers import load_yaml
 
 from packflow_export.policy import load_policy
 from packflow_export.rules.config import check_config, parse_config

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import findings_of, inspect
+from helpers import findings_of, inspect
 
 from packflow_export.secrets import scan_chunks
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import findings_of, inspect
+from helpers import findings_of, inspect
 
 from packflow_export.selection import select_files
 

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import COOKIECUTTER_JSON, bake, bake_cli, load_yaml
+from helpers import COOKIECUTTER_JSON, bake, bake_cli, load_yaml, run
 
 EXPECTED_FILES = {".github/workflows/packflow.yml", ".github/dependabot.yml", ".gitignore", ".pre-commit-config.yaml", "LICENSE.txt", "MODEL_CARD.md", "README.md", "inference.py", "packflow.yaml",
                   "requirements.txt", "sample_inputs.json", "test_inference.py", "validate.py"}
@@ -24,11 +24,6 @@ PACKFLOW_CLI = Path(sys.executable).with_name("packflow")
 
 def project_files(project: Path) -> set:
     return {p.relative_to(project).as_posix() for p in project.rglob("*") if p.is_file()}
-
-
-def run(command, cwd, timeout=120):
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def test_default_bake_has_exactly_the_expected_files(default_bake):

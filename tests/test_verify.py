@@ -12,29 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ARCHIVE, REPO, cli_json, edit, findings_of, run_cli
-
-
-def export(project, out, *args):
-    result = run_cli("export", project, "-o", out, *args)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return out / ARCHIVE
+from helpers import ARCHIVE, REPO, cli_json, codes, edit, exported_archive, findings_of, run_cli
 
 
 @pytest.fixture
 def exported(project, tmp_path) -> Path:
-    return export(project, tmp_path)
-
-
-def codes_of(result) -> set:
-    return {f["code"] for f in result["findings"]}
+    return exported_archive(project, tmp_path)
 
 
 def test_verify_good_archive(exported):
     code, result = cli_json("verify", exported)
     assert code == 0 and result["ok"] and result["members"] == 13 and result["errors"] == 0
     assert result["provenance"]["tool"].startswith("packflow_export ")
-    assert codes_of(result) == {"PF301", "PF504"}  # the same warnings check gives the project
+    assert codes(result) == {"PF301", "PF504"}  # the same warnings check gives the project
     human = run_cli("verify", exported)
     assert human.returncode == 0 and human.stdout.strip().endswith("13 member(s): verified")
 
@@ -45,10 +35,10 @@ def test_export_under_a_policy_verifies_under_it(project, tmp_path):
     policy = tmp_path / "policy.yaml"
     policy.write_text("severity: {PF212: warning}\n")
     assert run_cli("export", project, "-o", tmp_path / "out").returncode == 1
-    archive = export(project, tmp_path / "out", "--policy", policy)
+    archive = exported_archive(project, tmp_path / "out", "--policy", policy)
     code, result = cli_json("verify", archive)
     assert code == 0, result["findings"]
-    assert "PF909" in codes_of(result)  # says it verified under the recorded policy
+    assert "PF909" in codes(result)  # says it verified under the recorded policy
     code, result = cli_json("verify", archive, "--policy", tmp_path / "none.yaml")
     assert code == 2 and result["error"]["code"] == 2
     strict = tmp_path / "strict.yaml"
@@ -58,10 +48,10 @@ def test_export_under_a_policy_verifies_under_it(project, tmp_path):
 
 def test_export_with_an_allowed_secret_verifies(project, tmp_path):
     (project / "tls.key").write_text("harmless test fixture\n")
-    archive = export(project, tmp_path, "--allow-secret", "tls.key")
+    archive = exported_archive(project, tmp_path, "--allow-secret", "tls.key")
     code, result = cli_json("verify", archive)
     assert code == 0, result["findings"]
-    assert {"PF803", "PF909"} <= codes_of(result)
+    assert {"PF803", "PF909"} <= codes(result)
     with zipfile.ZipFile(archive) as handle:
         assert json.loads(handle.comment)["allowed_secrets"] == ["tls.key"]
 
@@ -73,7 +63,7 @@ def test_verify_tampered_member_and_checksum(exported):
     exported.write_bytes(bytes(data))
     code, result = cli_json("verify", exported)
     assert code == 1
-    assert {"PF903", "PF907"} <= codes_of(result)
+    assert {"PF903", "PF907"} <= codes(result)
 
 
 def test_verify_refuses_names_other_systems_mangle(tmp_path, exported):
@@ -98,14 +88,14 @@ def test_verify_refuses_names_other_systems_mangle(tmp_path, exported):
 def test_verify_incomplete_archive(exported):
     exported.write_bytes(exported.read_bytes()[: exported.stat().st_size // 2])
     code, result = cli_json("verify", exported)
-    assert code == 1 and codes_of(result) == {"PF901"}
+    assert code == 1 and codes(result) == {"PF901"}
 
 
 def test_verify_name_version_mismatch_and_missing_config(exported, tmp_path):
     renamed = tmp_path / "my_analytic-9.9.9.zip"
     shutil.copy(exported, renamed)
     code, result = cli_json("verify", renamed)
-    assert code == 1 and "PF906" in codes_of(result)
+    assert code == 1 and "PF906" in codes(result)
     empty = tmp_path / "x-1.0.zip"
     with zipfile.ZipFile(empty, "w") as handle:
         handle.writestr("README.md", "x\n")
@@ -180,14 +170,14 @@ def test_crafted_archives_are_findings_never_internal_errors(tmp_path, case):
     change(members)
     archive = craft(tmp_path / "x-1.0.zip", members)
     status, result = cli_json("verify", archive)
-    assert status == 1 and code in codes_of(result), result["findings"]
+    assert status == 1 and code in codes(result), result["findings"]
 
 
 def test_a_shell_script_polyglot_is_refused(tmp_path):
     archive = craft(tmp_path / "x-1.0.zip", base_members(), prefix=b"#!/bin/sh\necho run me\nexit 0\n")
     assert subprocess_readable(archive)
     status, result = cli_json("verify", archive)
-    assert status == 1 and codes_of(result) == {"PF902"}
+    assert status == 1 and codes(result) == {"PF902"}
     assert "bytes its records do not account for" in result["findings"][0]["message"]
 
 
@@ -204,7 +194,7 @@ def test_directory_entries_pointing_at_one_member_are_refused_before_inflating(t
                                        offset=0) for i in range(40)]
     archive = craft(tmp_path / "x-1.0.zip", members)
     status, result = cli_json("verify", archive)
-    assert status == 1 and "PF902" in codes_of(result)
+    assert status == 1 and "PF902" in codes(result)
     assert "overlaps the one before" in " ".join(f["message"] for f in result["findings"])
 
 
