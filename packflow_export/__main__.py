@@ -1,5 +1,7 @@
-"""Command line: `python -m packflow_export [check|export|verify|rules] ...`. Parses, dispatches, and maps
-failures to exit codes in one place; the work is in the library modules, the printing in output.py.
+"""Command line: `python -m packflow_export [check|export|verify|release|bump|rules] ...`.
+
+A parser factory (each subcommand owns its options), one reporter chosen once by --format, and one place that maps
+failures to exit codes; the work is in the library modules, the printing in output/.
 """
 
 from __future__ import annotations
@@ -8,20 +10,29 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Callable, NamedTuple, NoReturn, Optional, Sequence
 
 from . import __version__
 from .errors import (EXIT_BLOCKED, EXIT_CODES_HELP, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED,
                      NotAProject, PackflowExportError, Terminated, UsageError)
 
-COMMANDS = ("check", "export", "verify", "release", "bump", "rules")
+if TYPE_CHECKING:
+    from types import FrameType
+
+    from .model.options import LoadOptions, RunOptions
+    from .output import Reporter
+    from .results import (BumpResult, CheckResult, ExportResult, ReleaseResult, Result, RulesResult,
+                          VerifyResult)
+
 EPILOG = EXIT_CODES_HELP + "\nWith no command, `export` runs: python -m packflow_export [PROJECT_PATH]."
+FORMATS = ("text", "json", "sarif")
+FORMATTER = argparse.RawDescriptionHelpFormatter
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse that raises UsageError instead of exiting, so --json can answer usage errors too."""
 
-    def error(self, message: str):
+    def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message}")
 
 
@@ -36,8 +47,16 @@ def _size(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 64G or 500M") from None
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of text")
+# Options shared by several subcommands -----------------------------------------------------------------------------
+
+def _format_options(parser: argparse.ArgumentParser, formats: Sequence[str] = FORMATS) -> None:
+    parser.add_argument("--format", choices=formats, default="text",
+                        help="what to print on stdout: " + ", ".join(formats) + " (default: text)")
+    parser.add_argument("--json", dest="format", action="store_const", const="json", help="the same as --format json")
+
+
+def _report_options(parser: argparse.ArgumentParser) -> None:
+    _format_options(parser)
     parser.add_argument("--strict", action="store_true", help="warnings block too")
     parser.add_argument("--policy", type=Path, metavar="FILE", help="readiness policy to use instead of the bundled one")
     parser.add_argument("--allow-secret", action="append", default=[], metavar="PATH",
@@ -46,13 +65,21 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="print only what blocks")
 
 
-def _project_options(parser: argparse.ArgumentParser) -> None:
+def _project_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("project", nargs="?", default=Path("."), type=Path, metavar="PROJECT_PATH",
                         help="the Packflow project folder (default: the current directory)")
-    _common(parser)
+
+
+def _test_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-tests", action="store_true", help="also run the project's pytest suite and validate.py")
     parser.add_argument("--test-timeout", type=float, default=600.0, metavar="SECONDS",
                         help="time limit for each of --run-tests' runs (default: 600)")
+
+
+def _output_options(parser: argparse.ArgumentParser, default: Path, what: str) -> None:
+    parser.add_argument("-o", "--output-dir", type=Path, default=default, metavar="DIR",
+                        help=f"where to write {what}, created when missing (default: {default})")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing archive of the same name")
 
 
 def _load_options(parser: argparse.ArgumentParser, always: bool = False) -> None:
@@ -70,64 +97,50 @@ def _load_options(parser: argparse.ArgumentParser, always: bool = False) -> None
                        help="time limit for installing, and for loading and running (default: 600)")
 
 
-def make_parser() -> argparse.ArgumentParser:
-    formatter = argparse.RawDescriptionHelpFormatter
-    parser = _Parser(prog="python -m packflow_export", epilog=EPILOG, formatter_class=formatter,
-                     description="Check that a Packflow project is ready for distribution, and export it as a "
-                                 "verified archive.")
-    parser.add_argument("-V", "--version", action="version", version=f"packflow_export {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+# Each subcommand: its options, and the function that runs it -------------------------------------------------------
 
-    check = commands.add_parser("check", help="report what blocks a release (default: the current directory)",
-                                epilog=EPILOG, formatter_class=formatter)
-    _project_options(check)
+def _check_parser(parser: argparse.ArgumentParser) -> None:
+    _project_argument(parser)
+    _report_options(parser)
+    _test_options(parser)
 
-    export = commands.add_parser("export", help="check, then write {name}-{version}.zip and its .sha256 (the default)",
-                                 epilog=EPILOG, formatter_class=formatter)
-    _project_options(export)
-    export.add_argument("-o", "--output-dir", type=Path, default=Path("."), metavar="DIR",
-                        help="where to write the archive, created when missing (default: the current directory)")
-    export.add_argument("--force", action="store_true", help="overwrite an existing archive of the same name")
-    export.add_argument("--dry-run", action="store_true", help="list what would be packed; write nothing")
-    export.add_argument("--sbom", action="store_true", help="also write <archive>.cdx.json, a CycloneDX 1.6 SBOM")
-    _load_options(export)
 
-    release = commands.add_parser(
-        "release", epilog=EPILOG, formatter_class=formatter,
-        help="the release: refuse unless TAG is v<version> on a clean tagged HEAD; check with the tests, write the "
-             "archive, .sha256 and SBOM, prove the archive loads")
-    release.add_argument("project", nargs="?", default=Path("."), type=Path, metavar="PROJECT_PATH",
-                         help="the Packflow project folder (default: the current directory)")
-    release.add_argument("--tag", required=True, help='the tag being released, e.g. "$GITHUB_REF_NAME" or "$CI_COMMIT_TAG"')
-    _common(release)
-    release.add_argument("-o", "--output-dir", type=Path, default=Path("dist"), metavar="DIR",
-                         help="where to write the release files, created when missing (default: dist)")
-    release.add_argument("--force", action="store_true", help="overwrite an existing archive of the same name")
-    _load_options(release, always=True)
+def _export_parser(parser: argparse.ArgumentParser) -> None:
+    _check_parser(parser)
+    _output_options(parser, Path("."), "the archive")
+    parser.add_argument("--dry-run", action="store_true", help="list what would be packed; write nothing")
+    parser.add_argument("--sbom", action="store_true", help="also write <archive>.cdx.json, a CycloneDX 1.6 SBOM")
+    _load_options(parser)
 
-    bump = commands.add_parser("bump", epilog=EPILOG, formatter_class=formatter,
-                               help="move packflow.yaml and MODEL_CARD.md to a new version; print the git commands")
-    bump.add_argument("version", metavar="VERSION", help="the new version (PEP 440, greater than the current one)")
-    bump.add_argument("project", nargs="?", default=Path("."), type=Path, metavar="PROJECT_PATH",
-                      help="the Packflow project folder (default: the current directory)")
-    bump.add_argument("--date", metavar="YYYY-MM-DD", help="the release date for MODEL_CARD.md (default: today, UTC)")
-    bump.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of text")
 
-    verify = commands.add_parser("verify", help="check an archive: its records, every member, the readiness rules",
-                                 epilog=EPILOG, formatter_class=formatter)
-    verify.add_argument("archive", type=Path, metavar="ARCHIVE")
-    _common(verify)
-    verify.add_argument("--max-size", type=_size, default=64 << 30, metavar="SIZE",
+def _release_parser(parser: argparse.ArgumentParser) -> None:
+    _project_argument(parser)
+    parser.add_argument("--tag", required=True, help='the tag being released, e.g. "$GITHUB_REF_NAME" or "$CI_COMMIT_TAG"')
+    _report_options(parser)
+    _output_options(parser, Path("dist"), "the release files")
+    _load_options(parser, always=True)
+
+
+def _bump_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("version", metavar="VERSION", help="the new version (PEP 440, greater than the current one)")
+    _project_argument(parser)
+    parser.add_argument("--date", metavar="YYYY-MM-DD", help="the release date for MODEL_CARD.md (default: today, UTC)")
+    _format_options(parser, ("text", "json"))
+
+
+def _verify_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("archive", type=Path, metavar="ARCHIVE")
+    _report_options(parser)
+    parser.add_argument("--max-size", type=_size, default=64 << 30, metavar="SIZE",
                         help="refuse archives whose members declare more than this in all (default: 64G)")
-    verify.add_argument("--run-tests", action="store_true", help="with --load, also run the project's tests there")
-    _load_options(verify)
+    parser.add_argument("--run-tests", action="store_true", help="with --load, also run the project's tests there")
+    _load_options(parser)
 
-    rules = commands.add_parser("rules", help="list the rules, or explain one: what it checks, why, how to fix it",
-                                formatter_class=formatter)
-    rules.add_argument("code", nargs="?", metavar="CODE")
-    rules.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of text")
-    rules.add_argument("--markdown", action="store_true", help="print the README's table of codes")
-    return parser
+
+def _rules_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("code", nargs="?", metavar="CODE")
+    _format_options(parser, ("text", "json"))
+    parser.add_argument("--markdown", action="store_true", help="print the README's table of codes")
 
 
 def resolve_project(path: Path) -> Path:
@@ -141,14 +154,19 @@ def resolve_project(path: Path) -> Path:
     return path.resolve()
 
 
-def _load(args):
-    """LoadOptions from the command line, or None without --load (release always proves the load)."""
-    if not getattr(args, "load", True):
-        for option in ("index_url", "find_links", "offline", "no_cache"):
-            if getattr(args, option):
-                raise UsageError(f"--{option.replace('_', '-')} only applies with --load")
-        return None
-    from .load import LoadOptions
+def _load(args: argparse.Namespace) -> Optional[LoadOptions]:
+    """The load proof's options with --load, else None (and its options refused)."""
+    if args.load:
+        return _proof(args)
+    for option in ("index_url", "find_links", "offline", "no_cache"):
+        if getattr(args, option):
+            raise UsageError(f"--{option.replace('_', '-')} only applies with --load")
+    return None
+
+
+def _proof(args: argparse.Namespace) -> LoadOptions:
+    """The load proof's options from the command line."""
+    from .model.options import LoadOptions
 
     for folder in args.find_links:
         if not folder.is_dir():
@@ -157,59 +175,40 @@ def _load(args):
                        getattr(args, "run_tests", False))
 
 
-def _options(args):
-    from .rules import Options
+def _run_options(args: argparse.Namespace, load: Optional[LoadOptions] = None) -> RunOptions:
+    from .model.options import RunOptions
 
-    return Options(frozenset(args.allow_secret), getattr(args, "run_tests", False), getattr(args, "test_timeout", 600.0))
-
-
-def _respond(args, report, data, print_text) -> int:
-    """Print the result as JSON or text, and exit on the report's verdict."""
-    from .output import print_json
-
-    if args.json:
-        print_json(data)
-    else:
-        print_text(verbose=args.verbose, quiet=args.quiet)
-    return EXIT_OK if report.ok else EXIT_BLOCKED
+    return RunOptions(args.strict, frozenset(args.allow_secret), getattr(args, "run_tests", False),
+                      getattr(args, "test_timeout", 600.0), load)
 
 
-def run_check(args) -> int:
-    from functools import partial
-
-    from . import output
+def run_check(args: argparse.Namespace) -> CheckResult:
+    from .check import check_project
+    from .model.context import ProjectContext
     from .policy import load_policy
-    from .rules import inspect_project
 
     project = resolve_project(args.project)
-    report = inspect_project(project, load_policy(args.policy), strict=args.strict, options=_options(args)).report
-    return _respond(args, report, output.check_json(report), partial(output.print_report, report))
+    return check_project(ProjectContext(project, load_policy(args.policy), _run_options(args)))
 
 
-def run_export(args) -> int:
-    from functools import partial
-
-    from . import output
+def run_export(args: argparse.Namespace) -> ExportResult:
     from .exporter import export_project
+    from .model.context import ProjectContext
+    from .output.progress import Progress
     from .policy import load_policy
 
     project = resolve_project(args.project)
-    policy = load_policy(args.policy)
-    bar = output.Progress() if sys.stderr.isatty() and not (args.json or args.quiet) else None
+    ctx = ProjectContext(project, load_policy(args.policy), _run_options(args, _load(args)))
+    bar = Progress() if sys.stderr.isatty() and args.format == "text" and not args.quiet else None
     try:
-        outcome = export_project(project, policy, args.output_dir, strict=args.strict, options=_options(args),
-                                 force=args.force, dry_run=args.dry_run, progress=bar.start if bar else None,
-                                 load=_load(args), sbom=args.sbom)
+        return export_project(ctx, args.output_dir, force=args.force, dry_run=args.dry_run,
+                              progress=bar.start if bar else None, sbom=args.sbom)
     finally:
         if bar:
             bar.close()
-    return _respond(args, outcome.report, output.export_json(outcome), partial(output.print_export, outcome))
 
 
-def run_verify(args) -> int:
-    from functools import partial
-
-    from . import output
+def run_verify(args: argparse.Namespace) -> VerifyResult:
     from .verify import verify_archive
 
     if not args.archive.is_file():
@@ -218,115 +217,162 @@ def run_verify(args) -> int:
         from .policy import load_policy
 
         load_policy(args.policy)  # a bad policy file is a usage error before any work
-    verification = verify_archive(args.archive, policy_path=args.policy, allowed_secrets=frozenset(args.allow_secret),
-                                  strict=args.strict, max_size=args.max_size, load=_load(args))
-    return _respond(args, verification.report, output.verify_json(verification),
-                    partial(output.print_verify, verification))
+    return verify_archive(args.archive, policy_path=args.policy, allowed_secrets=frozenset(args.allow_secret),
+                          strict=args.strict, max_size=args.max_size, load=_load(args))
 
 
-def run_release(args) -> int:
-    from functools import partial
-
-    from . import output
+def run_release(args: argparse.Namespace) -> ReleaseResult:
     from .policy import load_policy
     from .release import release_project
 
     project = resolve_project(args.project)
     policy = load_policy(args.policy)
-    outcome = release_project(project, policy, args.tag, args.output_dir, _load(args), strict=args.strict,
-                              force=args.force, allowed_secrets=frozenset(args.allow_secret))
-    return _respond(args, outcome.report, output.export_json(outcome), partial(output.print_export, outcome))
+    return release_project(project, policy, args.tag, args.output_dir, _proof(args), strict=args.strict,
+                           force=args.force, allowed_secrets=frozenset(args.allow_secret))
 
 
-def run_bump(args) -> int:
-    from . import output
+def run_bump(args: argparse.Namespace) -> BumpResult:
     from .release import bump_version
 
-    project = resolve_project(args.project)
-    bumped = bump_version(project, args.version, args.date)
-    if args.json:
-        output.print_json({"ok": True, "old": bumped.old, "new": bumped.new,
-                           "changed": [{"file": name, "lines": lines} for name, lines in bumped.changed],
-                           "commands": bumped.commands})
-    else:
-        output.print_bump(bumped)
-    return EXIT_OK
+    return bump_version(resolve_project(args.project), args.version, args.date)
 
 
-def run_rules(args) -> int:
-    from . import output
-    from .findings import all_rules
+def run_rules(args: argparse.Namespace) -> RulesResult:
+    from .results import RulesResult, Status
+    from .rules import registry
 
-    rules = all_rules()
+    rules = registry().rules
     if args.code and args.code.upper() not in rules:
         raise UsageError(f"no rule {args.code!r}; `python -m packflow_export rules` lists them")
-    chosen = [rules[args.code.upper()]] if args.code else list(rules.values())
-    if args.json:
-        output.print_json({"ok": True, "rules": [rule._asdict() for rule in chosen]})
-    elif args.markdown:
-        print("| code | default | what it means | how to fix |\n|---|---|---|---|")
-        for rule in chosen:
-            print(f"| {rule.code} | {rule.severity} | {rule.summary} | {rule.fix} |")
-    elif args.code:
-        rule = chosen[0]
-        print(f"{rule.code} ({rule.severity}): {rule.summary}\n\nWhy: {rule.why}\n\nFix: {rule.fix}")
-    else:
-        for rule in chosen:
-            print(f"{rule.code}  {rule.severity:<7}  {rule.summary}")
-    return EXIT_OK
+    chosen = (rules[args.code.upper()],) if args.code else tuple(rules.values())
+    return RulesResult(Status.LISTED_RULES, chosen, explain=bool(args.code), markdown=args.markdown)
 
 
-HANDLERS = {"check": run_check, "export": run_export, "verify": run_verify, "release": run_release, "bump": run_bump,
-            "rules": run_rules}
+class Subcommand(NamedTuple):
+    help: str
+    options: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], Result]
 
 
-def _error(message: str, code: int, as_json: bool) -> int:
-    """The one place a failure becomes output: one line on stderr, or one JSON object on stdout."""
-    if as_json:
-        from .output import error_json, print_json
+SUBCOMMANDS = {
+    "check": Subcommand("report what blocks a release (default: the current directory)", _check_parser, run_check),
+    "export": Subcommand("check, then write {name}-{version}.zip and its .sha256 (the default)", _export_parser,
+                         run_export),
+    "verify": Subcommand("check an archive: its records, every member, the readiness rules", _verify_parser,
+                         run_verify),
+    "release": Subcommand("the release: refuse unless TAG is v<version> on a clean tagged HEAD; check with the tests, "
+                          "write the archive, .sha256 and SBOM, prove the archive loads", _release_parser, run_release),
+    "bump": Subcommand("move packflow.yaml and MODEL_CARD.md to a new version; print the git commands", _bump_parser,
+                       run_bump),
+    "rules": Subcommand("list the rules, or explain one: what it checks, why, how to fix it", _rules_parser, run_rules),
+}
+COMMANDS = tuple(SUBCOMMANDS)
 
-        print_json(error_json(code, message))
+
+def make_parser() -> argparse.ArgumentParser:
+    """The parser of every subcommand, each with its own options."""
+    parser = _Parser(prog="python -m packflow_export", epilog=EPILOG, formatter_class=FORMATTER,
+                     description="Check that a Packflow project is ready for distribution, and export it as a "
+                                 "verified archive.")
+    parser.add_argument("-V", "--version", action="version", version=f"packflow_export {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, subcommand in SUBCOMMANDS.items():
+        epilog = None if name == "rules" else EPILOG
+        subcommand.options(commands.add_parser(name, help=subcommand.help, epilog=epilog, formatter_class=FORMATTER))
+    return parser
+
+
+def with_command(argv: list[str]) -> list[str]:
+    """The arguments with their command: `export` when none is given (options first, or a project path), a usage
+    error naming the closest command for a word that is neither a command nor an existing path."""
+    if not argv:
+        return ["export"]
+    first = argv[0]
+    if first in SUBCOMMANDS or first in ("-h", "--help", "-V", "--version"):
+        return argv
+    if first.startswith("-") or Path(first).exists():
+        return ["export", *argv]
+    import difflib
+
+    close = difflib.get_close_matches(first, COMMANDS, n=1, cutoff=0.6)
+    guess = f"; did you mean {close[0]!r}?" if close else ""
+    raise UsageError(f"unknown command {first!r}{guess} (commands: {', '.join(COMMANDS)}; with no command, export "
+                     f"runs on the PROJECT_PATH given, which must exist)")
+
+
+def _format_of(argv: Sequence[str]) -> str:
+    """The output format asked for, read before parsing so that even a usage error answers in it."""
+    chosen = "text"
+    for index, arg in enumerate(argv):
+        if arg == "--json":
+            chosen = "json"
+        elif arg == "--format" and index + 1 < len(argv) and argv[index + 1] in FORMATS:
+            chosen = argv[index + 1]
+        elif arg.startswith("--format=") and arg.partition("=")[2] in FORMATS:
+            chosen = arg.partition("=")[2]
+    return chosen
+
+
+def _reporter(format_name: str, args: Optional[argparse.Namespace] = None) -> Reporter:
+    from .output import Format, reporter_for
+
+    return reporter_for(Format(format_name), verbose=bool(getattr(args, "verbose", False)),
+                        quiet=bool(getattr(args, "quiet", False)))
+
+
+def _error(message: str, code: int, format_name: str) -> int:
+    """The one place a failure becomes output: one line on stderr, and for JSON or SARIF one document on stdout."""
+    if format_name != "text":
+        _reporter(format_name).error(code, message)
     print(f"packflow_export: error: {message}", file=sys.stderr)
     return code
 
 
-def _raise_terminated(signum, frame):
+def _raise_terminated(signum: int, frame: Optional[FrameType]) -> None:
     raise Terminated()
 
 
+def _interrupted(exc: KeyboardInterrupt, command: str) -> tuple[str, int]:
+    """What an interrupt (Ctrl-C, or SIGTERM raised as one) left behind, and its exit code."""
+    from .archive import InterruptedAfterCommit
+
+    cause = exc.signal_exception if isinstance(exc, InterruptedAfterCommit) else exc
+    code = EXIT_TERMINATED if isinstance(cause, Terminated) else EXIT_INTERRUPTED
+    what = "terminated" if code == EXIT_TERMINATED else "interrupted"
+    if isinstance(exc, InterruptedAfterCommit):
+        return f"{what} after {exc.result.path} and its .sha256 were written; both are complete", code
+    if command == "export":
+        return f"{what}; nothing was left under the archive's name", code
+    return what, code
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run one command; the exit code says how it went (see EXIT_CODES_HELP)."""
     import signal
 
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "-V", "--version")):
-        argv.insert(0, "export")
-    as_json = "--json" in argv
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    format_name = _format_of(arguments)
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    command = ""
     try:
-        args = make_parser().parse_args(argv)
-        return HANDLERS[args.command](args)
+        arguments = with_command(arguments)
+        command = arguments[0]
+        args = make_parser().parse_args(arguments)
+        format_name = args.format
+        result = SUBCOMMANDS[args.command].run(args)
+        _reporter(format_name, args).render(result)
+        return EXIT_OK if result.ok else EXIT_BLOCKED
     except SystemExit as exc:  # --help and --version
         return exc.code if isinstance(exc.code, int) else EXIT_OK
     except PackflowExportError as exc:
-        return _error(str(exc), exc.exit_code, as_json)
+        return _error(str(exc), exc.exit_code, format_name)
     except KeyboardInterrupt as exc:
-        from .archive import InterruptedAfterCommit
-
-        cause = exc.signal_exception if isinstance(exc, InterruptedAfterCommit) else exc
-        code = EXIT_TERMINATED if isinstance(cause, Terminated) else EXIT_INTERRUPTED
-        what = "terminated" if code == EXIT_TERMINATED else "interrupted"
-        if isinstance(exc, InterruptedAfterCommit):
-            message = f"{what} after {exc.result.path} and its .sha256 were written; both are complete"
-        elif argv[0] == "export":
-            message = f"{what}; nothing was left under the archive's name"
-        else:
-            message = what
-        return _error(message, code, as_json)
+        return _error(*_interrupted(exc, command), format_name)
     except Exception as exc:  # noqa: BLE001 - last resort: a bug gets one line, the traceback on request
         if os.environ.get("PACKFLOW_EXPORT_DEBUG"):
             raise
         return _error(f"internal error: {type(exc).__name__}: {exc} (set PACKFLOW_EXPORT_DEBUG=1 for details)",
-                      EXIT_INTERNAL, as_json)
+                      EXIT_INTERNAL, format_name)
     finally:
         signal.signal(signal.SIGTERM, previous)
 

@@ -10,30 +10,24 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Callable, NamedTuple, Optional
+from typing import Callable, Optional
 
 from . import __version__, faults, naming, zipformat
 from .archive import ArchiveResult, Entry, Member, SourceChanged, choose_method, write_archive
 from .errors import CannotWrite, UsageError
-from .project import FileChanged, Unreadable, open_regular, read_regular
-from .rules import Inspection, Options, inspect_project
+from .findings import Policy
+from .model.context import ProjectContext
+from .model.gitinfo import GitRepo
+from .model.selection import SelectedFile, Selection
+from .model.views import FileChanged, Unreadable, open_regular, read_regular
+from .results import ExportResult, Status
 from .rules.contents import CHANGED
+from .rules.runner import Command, run_checks
+
+Progress = Callable[[int], Callable[[int], None]]  # (total bytes) -> (bytes done) -> None
 
 
-class ExportOutcome(NamedTuple):
-    inspection: Inspection
-    target: Optional[Path]
-    listing: list  # Member, for --dry-run
-    result: Optional[ArchiveResult]
-    phases: list = []  # the load proof's, with --load
-    sbom: Optional[Path] = None
-
-    @property
-    def report(self):
-        return self.inspection.report
-
-
-def source_date_epoch(git) -> int:
+def source_date_epoch(git: Optional[GitRepo]) -> int:
     """SOURCE_DATE_EPOCH; else, in a clean git checkout, the commit time of HEAD; else 1980-01-01."""
     value = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
     if value:
@@ -50,13 +44,13 @@ def source_date_epoch(git) -> int:
     return FIXED_DATE_EPOCH
 
 
-def provenance(epoch: int, git, policy, allowed: list) -> bytes:
+def provenance(epoch: int, git: Optional[GitRepo], policy: Policy, allowed: list[str]) -> bytes:
     """The zip comment: tool, source date, commit, and the policy and allowances verify must apply again."""
     from .archive import clamp_epoch
 
-    data = {"tool": f"packflow_export {__version__}", "source_date_epoch": clamp_epoch(epoch)}
+    data: dict[str, object] = {"tool": f"packflow_export {__version__}", "source_date_epoch": clamp_epoch(epoch)}
     commit = git.head() if git is not None else None
-    if commit:
+    if commit and git is not None:
         data["git"] = {"commit": commit, "dirty": bool(git.changes())}
     if policy.as_dict() != _bundled_policy().as_dict():
         data["policy"] = policy.as_dict()
@@ -66,7 +60,7 @@ def provenance(epoch: int, git, policy, allowed: list) -> bytes:
     return zipformat.comment_bytes(text)
 
 
-def _bundled_policy():
+def _bundled_policy() -> Policy:
     from .policy import load_policy
 
     return load_policy()
@@ -84,11 +78,10 @@ def prepare_output(output_dir: Path) -> Path:
     return output_dir.resolve()
 
 
-def export_project(project: Path, policy, output_dir: Path, *, strict: bool = False, options: Options = Options(),
-                   force: bool = False, dry_run: bool = False, progress: Optional[Callable[[int], Callable]] = None,
-                   load=None, sbom: bool = False) -> ExportOutcome:
-    """Check the project and, when nothing blocks, write its archive and checksum into output_dir; with `load`
-    (LoadOptions), prove the written archive loads in a clean environment, or take it back; with `sbom`, write
+def export_project(ctx: ProjectContext, output_dir: Path, *, force: bool = False, dry_run: bool = False,
+                   progress: Optional[Progress] = None, sbom: bool = False) -> ExportResult:
+    """Check the project and, when nothing blocks, write its archive and checksum into output_dir; with the run's
+    load options, prove the written archive loads in a clean environment, or take it back; with `sbom`, write
     the CycloneDX SBOM beside it.
 
     The content scan (secrets, and each file's CRC-32) runs on a thread of its own, a file or more ahead of the
@@ -96,27 +89,25 @@ def export_project(project: Path, policy, output_dir: Path, *, strict: bool = Fa
     commits the archive only once every file has been scanned. A blocking finding stops the writer: nothing is
     left under the archive's name.
     """
-    inspection = inspect_project(project, policy, strict=strict, options=options, scan=dry_run)
-    report, config, selection = inspection.report, inspection.config, inspection.selection
+    report = run_checks(ctx, Command.CHECK if dry_run else Command.EXPORT)
+    selection = ctx.selection
     if selection is None:
-        return ExportOutcome(inspection, None, [], None)
-    target_name = naming.archive_name(config.text_field("name"), config.text_field("version"))
+        return ExportResult(Status.BLOCKED, report)
+    if not report.ok and dry_run:
+        return ExportResult(Status.BLOCKED, report)
+    target_name = naming.archive_name(ctx.config.text_field("name") or "", ctx.config.text_field("version") or "")
     if dry_run:
-        listing = []
-        if report.ok:
-            for item in selection.files:
-                with open_regular(item.path, item.identity) as stream:
-                    listing.append(Member(item.name, item.size, choose_method(stream, item.name, item.size)))
-        target = Path(output_dir).resolve() / target_name
-        return ExportOutcome(inspection, target, sorted(listing, key=lambda m: (-m.size, m.name)), None)
-    scanner = _Scanner(selection.files, options.allowed_secrets)
+        return ExportResult(Status.LISTED, report, Path(output_dir).resolve() / target_name,
+                            listing=_listing(selection))
+    scanner = _Scanner(selection.files, ctx.options.allowed_secrets)
     if not report.ok:  # nothing will be written, but the report still lists every secret
         report.add(scanner.run_all())
-        return ExportOutcome(inspection, None, [], None)
+        return ExportResult(Status.BLOCKED, report)
     target = prepare_output(output_dir) / target_name
-    allowed = sorted(set(options.allowed_secrets) & selection.names)
-    epoch = source_date_epoch(inspection.git)
-    comment = provenance(epoch, inspection.git, policy, allowed)
+    git = ctx.git.repo
+    epoch = source_date_epoch(git)
+    allowed = sorted(set(ctx.options.allowed_secrets) & selection.names)
+    comment = provenance(epoch, git, ctx.policy, allowed)
     if sum(item.size for item in selection.files if item.size > KEEP_FILE_BYTES) >= THREAD_FROM_BYTES:
         scanner.start()  # large files: scanning beside the writer pays; small ones: thread hand-offs cost more
     try:
@@ -124,21 +115,30 @@ def export_project(project: Path, policy, output_dir: Path, *, strict: bool = Fa
                                progress=progress(selection.total_size) if progress else None)
     except _Blocked:
         report.add(scanner.finish())
-        return ExportOutcome(inspection, target, [], None)
+        return ExportResult(Status.BLOCKED, report, target)
     except SourceChanged as exc:
         report.add(scanner.finish())
         report.add([CHANGED(f"{exc}; nothing was written", exc.name)])
-        return ExportOutcome(inspection, target, [], None)
+        return ExportResult(Status.BLOCKED, report, target)
     except BaseException:
         scanner.cancel()
         raise
     report.add(scanner.finish())
-    outcome = ExportOutcome(inspection, target, [], result)
-    if load is not None:
-        outcome = _prove(inspection, target, result, policy, strict, options, load)
-    if sbom and outcome.result is not None:
-        outcome = outcome._replace(sbom=_write_sbom(inspection, result, epoch))
+    outcome = ExportResult(Status.WRITTEN, report, target, result)
+    if ctx.options.load is not None:
+        outcome = _prove(ctx, outcome, result)
+    if sbom and outcome.archive is not None:
+        outcome = outcome._replace(sbom=_write_sbom(ctx, result, epoch))
     return outcome
+
+
+def _listing(selection: Selection) -> tuple[Member, ...]:
+    """What --dry-run prints: each file with how it would be packed, largest first."""
+    listing = []
+    for item in selection.files:
+        with open_regular(item.path, item.identity) as stream:
+            listing.append(Member(item.name, item.size, choose_method(stream, item.name, item.size)))
+    return tuple(sorted(listing, key=lambda m: (-m.size, m.name)))
 
 
 KEEP_FILE_BYTES = 1 << 20  # files up to one deflate block are read once, by the scan, and kept for the writer
@@ -292,16 +292,14 @@ class _Scanner:
             self.thread.join()
 
 
-def _write_sbom(inspection, result: ArchiveResult, epoch: int) -> Path:
-    """The SBOM beside the archive; if it cannot be written, the release is taken back whole."""
+def _write_sbom(ctx: ProjectContext, result: ArchiveResult, epoch: int) -> Path:
+    """The SBOM beside the archive, of the requirements the checks parsed; if it cannot be written, the release is
+    taken back whole."""
     from .archive import clamp_epoch
-    from .project import DirectoryView
-    from .rules.requirements import read_requirements
     from .sbom import build_sbom, write_sbom
 
-    requirements = read_requirements(DirectoryView(Path(inspection.report.subject)))
     try:
-        text = build_sbom(inspection.config, requirements, result.path.name, result.sha256, clamp_epoch(epoch),
+        text = build_sbom(ctx.config, ctx.requirements, result.path.name, result.sha256, clamp_epoch(epoch),
                           __version__)
         return write_sbom(result.path, text)
     except OSError as exc:
@@ -311,22 +309,26 @@ def _write_sbom(inspection, result: ArchiveResult, epoch: int) -> Path:
                           f"removed with it") from None
 
 
-def _prove(inspection, target: Path, result: ArchiveResult, policy, strict: bool, options: Options, load) -> ExportOutcome:
-    """Verify the written archive with the load proof; a release that does not load is taken back."""
+def _prove(ctx: ProjectContext, outcome: ExportResult, result: ArchiveResult) -> ExportResult:
+    """Verify the written archive with the load proof; a release that does not load is taken back. What verify
+    adds to the report is what only an archive's checks find (its records, the load proof)."""
+    from .model.context import Subject
+    from .rules import registry
     from .verify import verify_archive
 
-    verification = verify_archive(target, policy=policy, strict=strict, allowed_secrets=options.allowed_secrets,
-                                  load=load)
-    new = [f for f in verification.report.findings if f.code.startswith("PF9")]
-    inspection.report.add(new)
+    verification = verify_archive(result.path, policy=ctx.policy, strict=ctx.options.strict,
+                                  allowed_secrets=ctx.options.allowed_secrets, load=ctx.options.load)
+    archive_codes = registry().codes_only_on(Subject.ARCHIVE)
+    new = [f for f in verification.report.findings if f.code in archive_codes]
+    outcome.report.add(new)
     if any(f.severity == "error" for f in new):
         for path in (result.sidecar, result.path):
             path.unlink(missing_ok=True)
-        return ExportOutcome(inspection, target, [], None, verification.phases)
-    return ExportOutcome(inspection, target, [], result, verification.phases)
+        return outcome._replace(status=Status.TAKEN_BACK, archive=None, phases=verification.phases)
+    return outcome._replace(phases=verification.phases)
 
 
-def _opener(item) -> Callable:
+def _opener(item: SelectedFile) -> Callable[[], object]:
     """Open a selected file for the writer: the same file the checks read, or SourceChanged."""
     def open_item():
         try:

@@ -1,16 +1,20 @@
-"""The finding model shared by check, export and verify: rules, immutable findings, and the report.
+"""The finding model shared by check, export and verify: rules, immutable findings, the policy's data, and the report.
 
-Each rule is defined beside the code that raises it (packflow_export/rules/<family>.py) with what it
-means, why it matters and how to fix it; defining it registers it here. The report is the one place where
-the policy decides a finding's severity (as flake8's DecisionEngine does).
+Each rule is defined beside the code that raises it (packflow_export/rules/<family>.py) with what it means, why it
+matters and how to fix it; the family lists it, and rules/__init__.py builds the registry from the families. The
+report is the one place where the policy decides a finding's severity (as flake8's DecisionEngine does).
 """
 
 from __future__ import annotations
 
-from typing import Iterable, NamedTuple, Optional
+import re
+from types import MappingProxyType
+from typing import Any, Iterable, Literal, Mapping, NamedTuple, Optional
 
-SEVERITIES = ("error", "warning", "info")
-RULES: dict = {}
+Severity = Literal["error", "warning", "info"]
+Level = Literal["error", "warning", "info", "off"]  # what a policy may set a rule to
+SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
+CODE = re.compile(r"PF[0-9]{3}")
 
 
 class Finding(NamedTuple):
@@ -23,63 +27,89 @@ class Finding(NamedTuple):
     hint: Optional[str] = None
     severity: str = "error"
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"code": self.code, "severity": self.severity, "path": self.path, "line": self.line,
                 "message": self.message, "hint": self.hint}
 
 
 class Rule(NamedTuple):
-    """A stable code with its default severity; calling it makes a finding (the hint defaults to the fix)."""
+    """A stable code with its default severity; calling it makes a finding (the hint defaults to the fix).
+
+    integrity: the rule guards whether the archive can be read and unpacked at all (its records, its members'
+    bytes, names that unpack safely); nothing that unpacks the archive runs while one of these is an error.
+    """
 
     code: str
-    severity: str
+    severity: Severity
     summary: str
     why: str
     fix: str
     group: Optional[str] = None  # how several findings of this rule in one file read as one line: "placeholders left"
+    integrity: bool = False
 
     def __call__(self, message: str, path: Optional[str] = None, line: Optional[int] = None,
                  hint: Optional[str] = None) -> Finding:
         return Finding(self.code, message, path, line, self.fix if hint is None else hint, self.severity)
 
 
-def define(code: str, severity: str, summary: str, *, why: str, fix: str, group: Optional[str] = None) -> Rule:
-    """Define and register a rule; a code is defined once."""
-    assert code not in RULES and severity in SEVERITIES, code
-    RULES[code] = rule = Rule(code, severity, summary, why, fix, group)
-    return rule
+class RuleError(ValueError):
+    """A rule or a family is declared wrongly (a bug in packflow_export or in a fork's rule family)."""
 
 
-def all_rules() -> dict:
-    """Every rule, by code (imports every rule family once)."""
-    from . import rules  # noqa: F401 - defining the rules registers them
+def define(code: str, severity: Severity, summary: str, *, why: str, fix: str, group: Optional[str] = None,
+           integrity: bool = False) -> Rule:
+    """A rule, checked as it is defined; its family lists it so that the registry knows it."""
+    if not CODE.fullmatch(code):
+        raise RuleError(f"rule code {code!r} is not PF followed by three digits")
+    if severity not in SEVERITIES:
+        raise RuleError(f"{code}: severity {severity!r} is not one of {', '.join(SEVERITIES)}")
+    if not (summary and why and fix):
+        raise RuleError(f"{code}: a rule says what it means, why it matters and how to fix it")
+    return Rule(code, severity, summary, why, fix, group, integrity)
 
-    return dict(sorted(RULES.items()))
+
+class Policy(NamedTuple):
+    """What an organisation requires of a release (policy.py reads it from policy.yaml)."""
+
+    strict: bool = False
+    severity: Mapping[str, str] = MappingProxyType({})  # rule code -> error | warning | info | off
+    required_fields: tuple[str, ...] = ()
+    allowed_licenses: tuple[str, ...] = ()
+    license_markers: Mapping[str, tuple[str, ...]] = MappingProxyType({})  # SPDX id -> phrases all in LICENSE.txt
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"strict": self.strict, "severity": dict(sorted(self.severity.items())),
+                "required_fields": list(self.required_fields), "allowed_licenses": list(self.allowed_licenses),
+                "license_markers": {k: list(v) for k, v in sorted(self.license_markers.items())}}
 
 
 class Report:
     """The findings about one project or archive, at the severities the policy gives, and the verdict."""
 
-    def __init__(self, subject: str, policy, strict: bool = False):
+    def __init__(self, subject: str, policy: Policy, strict: bool = False):
         self.subject = str(subject)
         self.policy = policy
         self.strict = strict or policy.strict
-        self._findings: list = []
+        self._findings: list[Finding] = []
+
+    def level(self, finding: Finding) -> str:
+        """The severity the policy gives a finding (`off`: not reported)."""
+        return self.policy.severity.get(finding.code, finding.severity)
 
     def blocks(self, findings: Iterable[Finding]) -> bool:
         """Whether these findings would block, at the policy's severities (without recording them)."""
-        levels = [self.policy.severity.get(item.code, item.severity) for item in findings]
+        levels = [self.level(item) for item in findings]
         return "error" in levels or (self.strict and "warning" in levels)
 
     def add(self, findings: Iterable[Finding]) -> None:
         """Record findings at the severity the policy gives their rule; `off` drops them."""
         for item in findings:
-            level = self.policy.severity.get(item.code, item.severity)
+            level = self.level(item)
             if level != "off":
                 self._findings.append(item if level == item.severity else item._replace(severity=level))
 
     @property
-    def findings(self) -> tuple:
+    def findings(self) -> tuple[Finding, ...]:
         return tuple(self._findings)
 
     def count(self, severity: str) -> int:
@@ -92,7 +122,7 @@ class Report:
     def ok(self) -> bool:
         return self.count("error") == 0 and not (self.strict and self.count("warning"))
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "errors": self.count("error"), "warnings": self.count("warning"),
                 "infos": self.count("info"), "strict": self.strict,
                 "findings": [item.as_dict() for item in self._findings]}

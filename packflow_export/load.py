@@ -4,10 +4,13 @@ requirements, loaded the way Packflow loads it and run on its sample inputs, in 
 Environments are cached by what decides their content (the requirement files, the interpreter, the install
 options), so re-verifying a release with unchanged requirements does not reinstall. Nothing of the calling
 process reaches the subprocess: no PYTHONPATH, no user site-packages, a private HOME and temporary folder.
+
+The proof returns what happened (LoadOutcome); the load rules (rules/load.py) say what it means.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -17,24 +20,42 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import NamedTuple, Optional
+from typing import Any, Callable, ContextManager, Iterable, NamedTuple, Optional, Sequence
+
+from .model.options import LoadOptions, Phase
+from .model.testsuite import pytest_command
 
 READY_MARKER = ".packflow-export-env.json"
 OUTPUT_TAIL_BYTES = 8192
+Record = dict[str, Any]  # one line the runner wrote: a phase's start, end, skip or info
 
 
-class LoadOptions(NamedTuple):
-    index_url: Optional[str] = None
-    find_links: tuple = ()
-    offline: bool = False
-    cache: bool = True
-    timeout: float = 600.0
-    run_tests: bool = False
+class InstallFailure(NamedTuple):
+    """An install command that failed (code) or did not finish (code None)."""
+
+    command: list[str]
+    code: Optional[int]
+    tail: str
 
 
-class LoadResult(NamedTuple):
-    findings: list
-    phases: list  # one dict per phase: name, seconds, ok, and what else is worth reporting
+class Ended(NamedTuple):
+    """How a subprocess of the proof ended: its exit code (None: killed at the time limit) and its last output."""
+
+    code: Optional[int]
+    tail: str
+
+
+class LoadOutcome(NamedTuple):
+    """What the proof saw, phase by phase; the load rules turn it into findings."""
+
+    project: Path  # where the archive was unpacked (gone by now; messages name files relative to it)
+    timeout: float
+    phases: list[Phase]
+    python_mismatch: Optional[str] = None  # why the declared Python was not used
+    install_failure: Optional[InstallFailure] = None
+    records: Optional[list[Record]] = None  # what the runner recorded, when it ran
+    runner: Optional[Ended] = None
+    tests: Optional[Ended] = None
 
 
 def cache_root() -> Path:
@@ -49,14 +70,20 @@ def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "packflow-export"
 
 
-def find_interpreter(python_version: Optional[str]) -> tuple:
+class Interpreter(NamedTuple):
+    path: str
+    version: str  # X.Y.Z
+    mismatch: Optional[str]  # why it is not the declared one
+
+
+def find_interpreter(python_version: Optional[str]) -> Interpreter:
     """(interpreter, its X.Y.Z, None) for the declared python_version; the running one with a note when absent."""
     running = "{}.{}.{}".format(*sys.version_info[:3])
     if not python_version:
-        return sys.executable, running, None
+        return Interpreter(sys.executable, running, None)
     wanted = ".".join(python_version.split(".")[:2])
     if running.startswith(wanted + "."):
-        return sys.executable, running, None
+        return Interpreter(sys.executable, running, None)
     path = shutil.which(f"python{wanted}")
     if path:
         try:
@@ -64,28 +91,23 @@ def find_interpreter(python_version: Optional[str]) -> tuple:
                                    capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
             found = probe.stdout.strip()
             if probe.returncode == 0 and found.startswith(wanted + "."):
-                return path, found, None
+                return Interpreter(path, found, None)
         except (OSError, subprocess.SubprocessError):
             pass
-    return sys.executable, running, f"python_version is {python_version}, but no working python{wanted} is on PATH: " \
-                                    f"loaded with Python {running} instead"
+    return Interpreter(sys.executable, running, f"python_version is {python_version}, but no working "
+                                                f"python{wanted} is on PATH: loaded with Python {running} instead")
 
 
 def _bin(environment: Path, name: str) -> Path:
     return environment / ("Scripts" if sys.platform == "win32" else "bin") / (name + (".exe" if sys.platform == "win32" else ""))
 
 
-def requirement_files(project: Path) -> list:
-    """requirements.txt and the files it includes (-r/-c), inside the project."""
-    from .project import DirectoryView
-    from .rules.requirements import read_requirements
-
-    return read_requirements(DirectoryView(project)).files
-
-
-def environment_key(project: Path, python: str, version: str, options: LoadOptions, installer: str) -> str:
+def environment_key(project: Path, requirement_files: Sequence[str], python: str, version: str, options: LoadOptions,
+                    installer: str) -> str:
+    """What decides an environment's content: the requirement files (requirements.txt and what it includes), the
+    interpreter and the install options."""
     digest = hashlib.sha256()
-    for rel in requirement_files(project):
+    for rel in requirement_files:
         digest.update(rel.encode() + b"\0" + (project / rel).read_bytes() + b"\0")
     settings = {"python": python, "version": version, "index_url": options.index_url, "installer": installer,
                 "find_links": [str(Path(p).resolve()) for p in options.find_links], "offline": options.offline,
@@ -109,10 +131,10 @@ def _pip_supports_python_option() -> bool:
         return False
 
 
-def _install_commands(environment: Path, python: str, options: LoadOptions, installer: str) -> list:
+def _install_commands(environment: Path, python: str, options: LoadOptions, installer: str) -> list[list[str]]:
     """The commands that create the environment and install the requirements (run in the unpacked project)."""
     extras = ["pytest"] if options.run_tests else []
-    sources = []
+    sources: list[str] = []
     if options.index_url:
         sources += ["--index-url", options.index_url]
     for folder in options.find_links:
@@ -132,7 +154,7 @@ def _install_commands(environment: Path, python: str, options: LoadOptions, inst
     return [[python, "-m", "venv", str(environment)], [env_python, "-m", "pip", *pip_options]]
 
 
-def _child_environment(home: Path) -> dict:
+def _child_environment(home: Path) -> dict[str, str]:
     """What a subprocess of the proof sees: no PYTHON* variables, a private HOME and temporary folder."""
     keep = ("PATH", "LANG", "LC_ALL", "SYSTEMROOT", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS",
             "PIP_NO_INDEX", "PIP_CERT", "PIP_TRUSTED_HOST", "PIP_CONSTRAINT", "PIP_CONFIG_FILE", "UV_INDEX_URL",
@@ -146,14 +168,15 @@ def _child_environment(home: Path) -> dict:
     return env
 
 
-def run_limited(command: list, cwd: Path, env: dict, timeout: float, output: Path) -> tuple:
-    """(exit code or None on timeout, the tail of its output); output goes to a file, the process group is killed."""
+def run_limited(command: list[str], cwd: Path, env: dict[str, str], timeout: float, output: Path) -> Ended:
+    """How a command ended (None on timeout) and the tail of its output; output goes to a file, the process group
+    is killed."""
     with open(output, "wb") as sink:
         try:
             process = subprocess.Popen(command, cwd=cwd, env=env, stdout=sink, stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL, start_new_session=sys.platform != "win32")
         except OSError as exc:
-            return -1, f"{command[0]} could not be started: {exc.strerror or exc}"
+            return Ended(-1, f"{command[0]} could not be started: {exc.strerror or exc}")
         try:
             code = process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -166,10 +189,10 @@ def run_limited(command: list, cwd: Path, env: dict, timeout: float, output: Pat
         size = handle.seek(0, 2)
         handle.seek(max(0, size - OUTPUT_TAIL_BYTES))
         tail = handle.read().decode("utf-8", "replace")
-    return code, tail
+    return Ended(code, tail)
 
 
-def _kill(process) -> None:
+def _kill(process: subprocess.Popen[bytes]) -> None:
     import signal
 
     try:
@@ -182,83 +205,107 @@ def _kill(process) -> None:
     process.wait()
 
 
-def build_environment(project: Path, work: Path, python: str, version: str, options: LoadOptions) -> tuple:
-    """(environment or None, phase dict, findings): the cached environment for these requirements, or a new one."""
+class Environment(NamedTuple):
+    """The environment built (None when installing failed), its phase, and the failed install."""
+
+    path: Optional[Path]
+    phase: Phase
+    failure: Optional[InstallFailure] = None
+
+
+def _environment_folder(work: Path, key: str, options: LoadOptions) -> Path:
+    if not options.cache:
+        return work / "env"
+    envs = cache_root() / "envs"
+    envs.mkdir(parents=True, exist_ok=True)
+    return envs / key
+
+
+def build_environment(project: Path, requirement_files: Sequence[str], work: Path, python: Interpreter,
+                      options: LoadOptions) -> Environment:
+    """The cached environment for these requirements, or a new one; timed as the "environment" phase."""
     from .archive import folder_lock
-    from .rules.load import install_failed
 
     installer = _installer()
-    key = environment_key(project, python, version, options, installer)
-    phase = {"phase": "environment", "installer": installer, "python": version, "cached": False, "key": key}
+    key = environment_key(project, requirement_files, python.path, python.version, options, installer)
+    phase: Phase = {"phase": "environment", "installer": installer, "python": python.version, "cached": False,
+                    "key": key}
     started = time.perf_counter()
-    if options.cache:
-        envs = cache_root() / "envs"
-        envs.mkdir(parents=True, exist_ok=True)
-        environment = envs / key
-    else:
-        environment = work / "env"
-    with folder_lock(environment.parent) if options.cache else _nothing():
+    environment = _environment_folder(work, key, options)
+    lock: ContextManager[Any] = folder_lock(environment.parent) if options.cache else contextlib.nullcontext()
+    with lock:
         if (environment / READY_MARKER).is_file() and _bin(environment, "python").exists():
             phase.update(cached=True, ok=True, seconds=time.perf_counter() - started)
-            return environment, phase, []
+            return Environment(environment, phase)
         shutil.rmtree(environment, ignore_errors=True)
         env = _child_environment(work)
-        for command in _install_commands(environment, python, options, installer):
-            code, tail = run_limited(command, project, env, options.timeout, work / "install.log")
-            if code != 0:
+        for command in _install_commands(environment, python.path, options, installer):
+            ended = run_limited(command, project, env, options.timeout, work / "install.log")
+            if ended.code != 0:
                 shutil.rmtree(environment, ignore_errors=True)
                 phase.update(ok=False, seconds=time.perf_counter() - started)
-                return None, phase, [install_failed(command, code, tail, options.timeout)]
-        (environment / READY_MARKER).write_text(json.dumps({"key": key, "python": version, "installer": installer}))
+                return Environment(None, phase, InstallFailure(command, ended.code, ended.tail))
+        (environment / READY_MARKER).write_text(json.dumps({"key": key, "python": python.version,
+                                                            "installer": installer}))
     phase.update(ok=True, seconds=time.perf_counter() - started)
-    return environment, phase, []
+    return Environment(environment, phase)
 
 
-class _nothing:
-    def __enter__(self):
-        return self
+def phases_of(records: list[Record], total: float) -> list[Phase]:
+    """One entry per phase the runner reached, in order: ok, seconds, and what it reported (versions, records)."""
+    phases: dict[Any, Phase] = {}
+    for record in records:
+        entry = phases.setdefault(record.get("phase"), {"phase": record.get("phase"), "ok": None, "seconds": 0.0})
+        event = record.get("event")
+        if event == "end":
+            entry.update(ok=record["ok"], seconds=record["seconds"])
+        elif event == "skipped":
+            entry["skipped"] = record.get("reason")
+        elif event == "info":
+            entry.update({k: v for k, v in record.items() if k not in ("phase", "event")})
+    return list(phases.values())
 
-    def __exit__(self, *exc):
-        return False
+
+def loaded(records: list[Record], ended: Ended) -> bool:
+    """Whether the runner loaded, initialized and ran the backend: every phase it started ended well, and so did it."""
+    started = [r["phase"] for r in records if r.get("event") == "start"]
+    ends = {r["phase"]: r for r in records if r.get("event") == "end"}
+    return bool(started) and ended.code == 0 and all(p in ends and ends[p]["ok"] for p in started)
 
 
-def prove_load(project: Path, python_version: Optional[str], options: LoadOptions) -> LoadResult:
-    """Install, load, initialize and run the unpacked project; every failure a finding, every phase timed."""
-    from .rules import load as load_rules
-
-    findings, phases = [], []
-    python, version, mismatch = find_interpreter(python_version)
-    if mismatch:
-        findings.append(load_rules.PYTHON_MISMATCH(mismatch, "packflow.yaml"))
+def prove_load(project: Path, python_version: Optional[str], options: LoadOptions,
+               requirement_files: Sequence[str]) -> LoadOutcome:
+    """Install, load, initialize and run the unpacked project, every phase timed; the project's tests as well
+    (options.run_tests) once it loaded."""
+    python = find_interpreter(python_version)
+    outcome = LoadOutcome(project, options.timeout, [], python.mismatch)
     work = Path(tempfile.mkdtemp(prefix="packflow-load-"))
     try:
-        environment, phase, problems = build_environment(project, work, python, version, options)
-        phases.append(phase)
-        findings += problems
-        if environment is None:
-            return LoadResult(findings, phases)
+        environment = build_environment(project, requirement_files, work, python, options)
+        outcome.phases.append(environment.phase)
+        if environment.path is None:
+            return outcome._replace(install_failure=environment.failure)
+        env_python = str(_bin(environment.path, "python"))
         results = work / "results.jsonl"
         runner = Path(__file__).with_name("_load_runner.py")
         started = time.perf_counter()
-        code, tail = run_limited([str(_bin(environment, "python")), "-I", str(runner), str(project), str(results)],
-                                 project, _child_environment(work), options.timeout, work / "load.log")
+        ended = run_limited([env_python, "-I", str(runner), str(project), str(results)], project,
+                            _child_environment(work), options.timeout, work / "load.log")
         records = _read_records(results)
-        phases += load_rules.phases_of(records, time.perf_counter() - started)
-        findings += load_rules.findings_of(records, code, tail, options.timeout, project)
-        if options.run_tests and not any(f.severity == "error" for f in findings):
-            from .rules.tests import pytest_command
-
+        outcome.phases.extend(phases_of(records, time.perf_counter() - started))
+        outcome = outcome._replace(records=records, runner=ended)
+        if options.run_tests and loaded(records, ended):
             started = time.perf_counter()
-            code, tail = run_limited(pytest_command(str(_bin(environment, "python"))), project,
-                                     _child_environment(work), options.timeout, work / "tests.log")
-            phases.append({"phase": "tests", "ok": code == 0, "seconds": time.perf_counter() - started})
-            findings += load_rules.tests_findings(code, tail, options.timeout)
-        return LoadResult(findings, phases)
+            tests = run_limited(pytest_command(env_python), project, _child_environment(work), options.timeout,
+                                work / "tests.log")
+            outcome.phases.append({"phase": "tests", "ok": tests.code == 0, "seconds": time.perf_counter() - started})
+            outcome = outcome._replace(tests=tests)
+        return outcome
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _read_records(path: Path) -> list:
+def _read_records(path: Path) -> list[Record]:
     records = []
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
@@ -270,3 +317,26 @@ def _read_records(path: Path) -> list:
     except OSError:
         pass
     return records
+
+
+def prove_members(names: Iterable[str], chunks: Callable[[str], Iterable[bytes]], python_version: Optional[str],
+                  options: LoadOptions, requirement_files: Sequence[str]) -> LoadOutcome:
+    """Unpack an archive's members into a private folder and prove them there; the folder goes away afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix="packflow-verify-"))
+    try:
+        started = time.perf_counter()
+        project = folder / "project"
+        names = sorted(names)
+        for name in names:
+            target = project.joinpath(*name.split("/"))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+            with os.fdopen(descriptor, "wb") as handle:
+                for piece in chunks(name):
+                    handle.write(piece)
+        extract: Phase = {"phase": "extract", "ok": True, "seconds": time.perf_counter() - started,
+                          "files": len(names)}
+        outcome = prove_load(project, python_version, options, requirement_files)
+        return outcome._replace(phases=[extract, *outcome.phases])
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

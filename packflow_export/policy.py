@@ -1,29 +1,22 @@
-"""The readiness policy: what an organisation requires of a release, edited as data in policy.yaml."""
+"""The readiness policy: what an organisation requires of a release, edited as data in policy.yaml and read here
+(every mistake refused, none ignored). The Policy type is in findings.py, beside the report that applies it.
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import NamedTuple, Optional
+from types import MappingProxyType
+from typing import Any, Optional
 
 from .errors import UsageError
+from .findings import Policy
 
 BUNDLED_POLICY = Path(__file__).with_name("policy.yaml")
 POLICY_KEYS = ("strict", "severity", "required_fields", "allowed_licenses", "license_markers")
 LEVELS = ("error", "warning", "info", "off")
 
-
-class Policy(NamedTuple):
-    strict: bool = False
-    severity: dict = {}  # rule code -> error | warning | info | off
-    required_fields: tuple = ()
-    allowed_licenses: tuple = ()
-    license_markers: dict = {}  # SPDX id -> phrases that must all appear in LICENSE.txt
-
-    def as_dict(self) -> dict:
-        return {"strict": self.strict, "severity": dict(sorted(self.severity.items())),
-                "required_fields": list(self.required_fields), "allowed_licenses": list(self.allowed_licenses),
-                "license_markers": {k: list(v) for k, v in sorted(self.license_markers.items())}}
+__all__ = ["BUNDLED_POLICY", "Policy", "load_policy", "policy_from_data"]
 
 
 def load_policy(path: Optional[Path] = None) -> Policy:
@@ -51,10 +44,8 @@ def _parse_policy(text: bytes, path: str) -> Policy:
     return policy_from_data(data, f"policy file {path}")
 
 
-def policy_from_data(data, source: str) -> Policy:
+def policy_from_data(data: Any, source: str) -> Policy:
     """A Policy from parsed data (a policy file, or the one an archive's provenance recorded)."""
-    from .findings import all_rules
-
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -65,25 +56,35 @@ def policy_from_data(data, source: str) -> Policy:
     strict = data.get("strict", False)
     if not isinstance(strict, bool):
         raise UsageError(f"{source}: strict: must be true or false, not {strict!r}")
-    severity = data.get("severity") or {}
+    return Policy(strict, _severity(data.get("severity") or {}, source), _names(data, "required_fields", source),
+                  _names(data, "allowed_licenses", source), _markers(data.get("license_markers") or {}, source))
+
+
+def _severity(severity: Any, source: str) -> MappingProxyType[str, str]:
+    """Rule code -> level, every code a rule of the registry and every level one a policy may set."""
+    from .rules import registry
+
     if not isinstance(severity, dict):
         raise UsageError(f"{source}: severity: must map rule codes to {'|'.join(LEVELS)}")
-    rules = all_rules()
+    rules = registry().rules
     for code, level in severity.items():
         if code not in rules:
             raise UsageError(f"{source}: severity: unknown rule code {code!r} (python -m packflow_export rules lists them)")
         if level not in LEVELS:
             raise UsageError(f"{source}: severity: {code}: {level!r} must be one of {', '.join(LEVELS)}")
-    lists = {}
-    for key in ("required_fields", "allowed_licenses"):
-        value = data.get(key) or []
-        if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
-            raise UsageError(f"{source}: {key}: must be a list of non-empty strings")
-        lists[key] = tuple(value)
-    markers = data.get("license_markers") or {}
+    return MappingProxyType(dict(severity))
+
+
+def _names(data: dict[str, Any], key: str, source: str) -> tuple[str, ...]:
+    value = data.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise UsageError(f"{source}: {key}: must be a list of non-empty strings")
+    return tuple(value)
+
+
+def _markers(markers: Any, source: str) -> MappingProxyType[str, tuple[str, ...]]:
     if not isinstance(markers, dict) or not all(
             isinstance(phrases, list) and phrases and all(isinstance(p, str) and p for p in phrases)
             for phrases in markers.values()):
         raise UsageError(f"{source}: license_markers: must map SPDX ids to lists of phrases")
-    return Policy(strict, dict(severity), lists["required_fields"], lists["allowed_licenses"],
-                  {str(k): tuple(v) for k, v in markers.items()})
+    return MappingProxyType({str(k): tuple(v) for k, v in markers.items()})

@@ -12,26 +12,26 @@ import re
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import NamedTuple, Optional
+from typing import Iterable, Optional
 
 from . import naming
 from .errors import CannotWrite, Refused, UsageError
+from .findings import Policy
+from .model.context import ProjectContext
+from .model.options import LoadOptions, RunOptions
+from .results import BumpResult, ChangedFile, ReleaseResult, Status
 
 
-def check_release_state(project: Path, tag: str) -> str:
+def check_release_state(ctx: ProjectContext, tag: str) -> str:
     """The version being released, or Refused saying exactly what is wrong with the tag or the tree."""
-    from .gitinfo import GitRepo
-    from .project import DirectoryView
-    from .rules.config import load_config
-
-    config = load_config(DirectoryView(project))
-    version = config.text_field("version")
+    project = ctx.root
+    version = ctx.config.text_field("version")
     if version is None or naming.version_problem(version):
         raise Refused("packflow.yaml has no valid version; run `python -m packflow_export check` for the details")
     if tag != f"v{version}":
         raise Refused(f"tag {tag!r} does not match packflow.yaml's version {version}: the release tag must be "
                       f"v{version} (or bump the version: python -m packflow_export bump <version>)")
-    repo, skipped = GitRepo.open(project)
+    repo, skipped = ctx.git
     if skipped:
         raise Refused(f"cannot tell which commit is released: {skipped}")
     if repo is None or repo.head() is None:
@@ -47,23 +47,17 @@ def check_release_state(project: Path, tag: str) -> str:
     return version
 
 
-def release_project(project: Path, policy, tag: str, output_dir: Path, load_options, *, strict: bool = False,
-                    force: bool = False, allowed_secrets=frozenset()):
+def release_project(project: Path, policy: Policy, tag: str, output_dir: Path, load_options: LoadOptions, *,
+                    strict: bool = False, force: bool = False, allowed_secrets: Iterable[str] = ()) -> ReleaseResult:
     """Refuse a wrong tag or tree; else check with the tests, write archive, .sha256 and SBOM, prove the load."""
     from .exporter import export_project
-    from .rules import Options
 
-    check_release_state(project, tag)
-    options = Options(frozenset(allowed_secrets), run_tests=True, test_timeout=load_options.timeout)
-    return export_project(project, policy, output_dir, strict=strict, options=options, force=force,
-                          load=load_options, sbom=True)
-
-
-class Bump(NamedTuple):
-    old: str
-    new: str
-    changed: list  # (file, [lines])
-    commands: list
+    options = RunOptions(strict=strict, allowed_secrets=frozenset(allowed_secrets), run_tests=True,
+                         test_timeout=load_options.timeout, load=load_options)
+    ctx = ProjectContext(project, policy, options)
+    version = check_release_state(ctx, tag)
+    exported = export_project(ctx, output_dir, force=force, sbom=True)
+    return ReleaseResult(exported.status, tag, version, exported)
 
 
 def _quoted_like(original: str, value: str) -> str:
@@ -77,11 +71,11 @@ def _quoted_like(original: str, value: str) -> str:
     return value if yaml.safe_load(value) == value else naming.yaml_quote(value)
 
 
-def bump_version(project: Path, new: str, date: Optional[str] = None) -> Bump:
+def bump_version(project: Path, new: str, date: Optional[str] = None) -> BumpResult:
     """Move packflow.yaml's version (keeping its comments and quoting) and MODEL_CARD.md's version and release
     date to `new`; nothing is written unless every change can be made."""
-    from .project import DirectoryView
-    from .rules.config import load_config
+    from .model.config import load_config
+    from .model.views import DirectoryView
 
     problem = naming.version_problem(new)
     if problem:
@@ -90,9 +84,9 @@ def bump_version(project: Path, new: str, date: Optional[str] = None) -> Bump:
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
         raise UsageError(f"--date {date!r} must be YYYY-MM-DD")
     config = load_config(DirectoryView(project))
-    errors = [f for f in config.findings if f.severity == "error"]
-    if errors or not isinstance(config.data, dict):
-        raise Refused(f"packflow.yaml cannot be read: {errors[0].message if errors else 'it is not a mapping'}")
+    if config.problems or not isinstance(config.data, dict):
+        why = config.problems[0].message if config.problems else "it is not a mapping"
+        raise Refused(f"packflow.yaml cannot be read: {why}")
     old = config.text_field("version")
     if old is None or "version" not in config.spans or naming.normalize_version(old) is None:
         raise Refused("packflow.yaml has no version to bump; add version: \"0.1.0\" first")
@@ -101,7 +95,7 @@ def bump_version(project: Path, new: str, date: Optional[str] = None) -> Bump:
     start, end = config.spans["version"]
     text = config.text
     yaml_text = text[:start] + _quoted_like(text[start:end], new) + text[end:]
-    updates = [("packflow.yaml", yaml_text, [text.count("\n", 0, start) + 1])]
+    updates: list[tuple[str, str, list[int]]] = [("packflow.yaml", yaml_text, [text.count("\n", 0, start) + 1])]
     card = project / "MODEL_CARD.md"
     if card.is_file():
         card_text = card.read_text(encoding="utf-8")
@@ -116,12 +110,13 @@ def bump_version(project: Path, new: str, date: Optional[str] = None) -> Bump:
             updates.append(("MODEL_CARD.md", "".join(lines), changed))
     _write_all(project, updates)
     files = " ".join(name for name, _, _ in updates)
-    commands = [f"git add {files}", f'git commit -m "Release {new}"', f"git tag v{new}",
-                f"git push --atomic origin HEAD v{new}"]
-    return Bump(old, new, [(name, lines) for name, _, lines in updates], commands)
+    commands = (f"git add {files}", f'git commit -m "Release {new}"', f"git tag v{new}",
+                f"git push --atomic origin HEAD v{new}")
+    changed = tuple(ChangedFile(name, tuple(lines)) for name, _, lines in updates)
+    return BumpResult(Status.BUMPED, old, new, changed, commands)
 
 
-def _write_all(project: Path, updates: list) -> None:
+def _write_all(project: Path, updates: list[tuple[str, str, list[int]]]) -> None:
     """Write every file through a temporary one, then rename them all: either all change or (on error) none."""
     temps = []
     try:

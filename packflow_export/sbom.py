@@ -12,13 +12,19 @@ import tempfile
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .model.config import ProjectConfig
+    from .model.requirements import Requirements
 
 
 def sbom_path(archive: Path) -> Path:
     return archive.with_name(archive.name + ".cdx.json")
 
 
-def build_sbom(config, requirements, archive_name: str, sha256: str, epoch: int, tool_version: str) -> str:
+def build_sbom(config: ProjectConfig, requirements: Requirements, archive_name: str, sha256: str, epoch: int,
+               tool_version: str) -> str:
     """The SBOM as CycloneDX 1.6 JSON text."""
     from cyclonedx.factory.license import LicenseFactory
     from cyclonedx.model import ExternalReference, ExternalReferenceType, HashAlgorithm, HashType, Property, XsUri
@@ -28,7 +34,7 @@ def build_sbom(config, requirements, archive_name: str, sha256: str, epoch: int,
     from cyclonedx.output.json import JsonV1Dot6
     from packageurl import PackageURL
 
-    from .rules.requirements import normalized_name
+    from .model.requirements import normalized_name
 
     fields, extra = config.fields, config.extra
     name, version = config.text_field("name"), config.text_field("version")

@@ -57,8 +57,10 @@ def load_yaml(path: Path) -> Any:
 # Commands ----------------------------------------------------------------------------------------------------------
 
 def run(command: list, cwd: Path, env: Optional[dict] = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run a tool as a user would, with the test environment plus `env`; its output captured as text."""
+    """Run a tool as a user would, with the test environment plus `env` (a None value unsets the variable); its
+    output captured as text."""
     environment = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", **(env or {}))
+    environment = {key: value for key, value in environment.items() if value is not None}
     return subprocess.run(list(map(str, command)), cwd=cwd, capture_output=True, text=True, timeout=timeout,
                           env=environment)
 
@@ -101,10 +103,14 @@ def exported_archive(project: Path, out: Path, *args: Any) -> Path:
 
 def inspect(project: Path, policy: Any = None, **options: Any) -> Any:
     """The check's report, in process (fast): the rule functions without a subprocess."""
+    from packflow_export.check import check_project
+    from packflow_export.model.context import ProjectContext
+    from packflow_export.model.options import RunOptions
     from packflow_export.policy import load_policy
-    from packflow_export.rules import Options, inspect_project
 
-    return inspect_project(project, policy or load_policy(), options=Options(**options)).report
+    if "allowed_secrets" in options:
+        options["allowed_secrets"] = frozenset(options["allowed_secrets"])
+    return check_project(ProjectContext(project, policy or load_policy(), RunOptions(**options))).report
 
 
 def codes(report: Any, severity: Optional[str] = None) -> set:
@@ -134,9 +140,11 @@ def clean_venv(path: Path, *requirements: Any, wheelhouse: Path) -> Path:
     """A virtualenv holding only `requirements` and their dependencies, installed offline; returns its bin folder."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True, timeout=120)
     python = path / "bin" / "python"
+    # Without PYTHONPATH: a source tree on it (with the egg-info a build leaves there) would look installed to pip.
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     result = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-index",
                              "--find-links", str(wheelhouse), *map(str, requirements)],
-                            capture_output=True, text=True, timeout=300)
+                            capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     return path / "bin"
 

@@ -55,7 +55,7 @@ def test_quiet_prints_only_what_blocks(project):
 
 def test_colour_only_on_a_tty(project, monkeypatch):
     from helpers import inspect
-    from packflow_export.output import print_report
+    from packflow_export.output.text import print_report
 
     class Terminal:
         def __init__(self):

@@ -58,7 +58,7 @@ def test_the_pinned_requirement_installs(tmp_path, published_template, wheelhous
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     installed = run([sys.executable, "-m", "pip", "--python", venv / "bin" / "python", "install", "-q",
-                     f"packflow-export @ {url}@{commit}"], tmp_path, OFFLINE_PIP)
+                     f"packflow-export @ {url}@{commit}"], tmp_path, {**OFFLINE_PIP, "PYTHONPATH": None})
     assert installed.returncode == 0, installed.stderr[-3000:]
     version = run([venv / "bin" / "packflow-export", "--version"], tmp_path)
     assert version.stdout.startswith("packflow_export ")

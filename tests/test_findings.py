@@ -7,10 +7,11 @@ import pytest
 
 from helpers import REPO, run_cli
 
-from packflow_export.findings import Finding, Report, all_rules
+from packflow_export.findings import Finding, Report
+from packflow_export.rules import registry
 from packflow_export.policy import Policy
 
-RULES = all_rules()
+RULES = registry().rules
 
 
 def test_a_finding_cannot_be_changed():

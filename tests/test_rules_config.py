@@ -11,11 +11,12 @@ from hypothesis import strategies as st
 
 from helpers import codes, edit, findings_of, inspect
 
-from packflow_export.findings import all_rules
 from packflow_export.policy import load_policy
-from packflow_export.rules.config import check_config, parse_config
+from packflow_export.model.config import parse_config
+from packflow_export.rules import registry
+from packflow_export.rules.config import config_findings
 
-RULES = all_rules()
+RULES = registry().rules
 
 CONFIG_CASES = [
     # (old text, new text, expected code, expected line, words in the message)
@@ -154,8 +155,7 @@ keys = st.sampled_from(["name", "version", "description", "maintainers", "infere
 @SETTINGS
 @given(text=st.text(max_size=300))
 def test_property_any_text_as_packflow_yaml_gives_findings_not_exceptions(text):
-    config = parse_config(text)
-    findings = config.findings or list(check_config(config, load_policy()))
+    findings = config_findings(parse_config(text), load_policy())
     assert all(f.code in RULES for f in findings)
     json.dumps([f.as_dict() for f in findings])
 
@@ -169,7 +169,7 @@ def test_property_config_check_is_at_least_as_strict_as_upstream(config):
     from pydantic import ValidationError
 
     parsed = parse_config(yaml.safe_dump(config))
-    errors = [f for f in parsed.findings or check_config(parsed, load_policy()) if f.severity == "error"]
+    errors = [f for f in config_findings(parsed, load_policy()) if f.severity == "error"]
     try:
         PackflowConfig(**config)
         upstream_accepts = True

@@ -74,7 +74,7 @@ def test_an_ordinary_repository_config_is_read(project):
 
 
 def test_config_parser_reads_sections_and_subsections():
-    from packflow_export.gitinfo import config_keys
+    from packflow_export.model.gitinfo import config_keys
 
     pairs = config_keys('[core]\n\tbare = false\n[remote "origin"]\n\turl = x ; comment\n[Filter "LFS"]\n\tclean = git-lfs clean -- %f\n')
     assert pairs == [("core.bare", "false"), ("remote.origin.url", "x"), ("filter.LFS.clean", "git-lfs clean -- %f")]

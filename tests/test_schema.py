@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 from helpers import load_yaml
 
 from packflow_export.policy import load_policy
-from packflow_export.rules.config import check_config, parse_config
+from packflow_export.model.config import parse_config
+from packflow_export.rules import config as config_family
+from packflow_export.rules.config import config_findings
 
 SCHEMA_PATH = Path(__import__("packflow_export").__file__).with_name("packflow.schema.json")
 SCHEMA = json.loads(SCHEMA_PATH.read_text())
@@ -58,9 +60,9 @@ CORPUS = {
 
 def check_errors(text: str) -> list:
     """`check`'s packflow.yaml errors for a text (the PF2xx rules at error severity), in process."""
-    config = parse_config(text)
-    findings = config.findings or list(check_config(config, load_policy()))
-    return [f.code for f in findings if f.code.startswith("PF2") and f.severity == "error"]
+    findings = config_findings(parse_config(text), load_policy())
+    codes = {rule.code for rule in config_family.RULES}
+    return [f.code for f in findings if f.code in codes and f.severity == "error"]
 
 
 def test_schema_is_valid_draft_2020_12():

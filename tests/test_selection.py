@@ -9,7 +9,7 @@ from pathlib import Path
 
 from helpers import findings_of, inspect
 
-from packflow_export.selection import select_files
+from packflow_export.model.selection import select_files
 
 
 def make_venv(path: Path) -> None:

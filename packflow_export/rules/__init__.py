@@ -1,5 +1,9 @@
-"""The readiness rules, one module per family, and the two entry points that run them: on a project folder
-(check, export) and on the members of an archive (verify).
+"""The readiness rules, one module per family, and the one list of families.
+
+Each family module defines its rules (`define(code, severity, summary, why=..., fix=...)`) beside the code that
+raises them, and declares them and its checks at its end: `RULES = (...)` and `CHECKS = (Check(...), ...)`, each
+check with every rule it can raise and what it needs. The registry is built from FAMILIES below, explicitly (no
+rule registers itself by being imported); runner.py decides which checks run for check, export and verify.
 
 Families and their codes: files PF1xx, config PF2xx, documents PF3xx, requirements PF4xx, backend PF5xx,
 git PF6xx, tests PF7xx, contents PF8xx, archive PF9xx (verify) and load PF95x (verify --load).
@@ -7,78 +11,56 @@ git PF6xx, tests PF7xx, contents PF8xx, archive PF9xx (verify) and load PF95x (v
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import NamedTuple
+from functools import lru_cache
+from types import ModuleType
+from typing import Iterable, Mapping, NamedTuple
 
-from ..findings import Report
-from . import archive, backend, config, contents, documents, files, git, load, requirements, tests  # noqa: F401
+from ..findings import Rule, RuleError
+from ..model.context import Subject
+from . import archive, backend, config, contents, documents, files, git, load, requirements, tests
+from .check import Check
 
-
-class Options(NamedTuple):
-    allowed_secrets: frozenset = frozenset()
-    run_tests: bool = False
-    test_timeout: float = 600.0
-
-
-class Inspection(NamedTuple):
-    """A project as the rules saw it: the report, and what export needs to write it."""
-
-    report: Report
-    config: "config.ProjectConfig"
-    selection: object  # selection.Selection, or None when packflow.yaml cannot name the archive
-    git: object  # gitinfo.GitRepo or None
+# The order in which the checks run (within a stage) and their findings are listed.
+FAMILIES: tuple[ModuleType, ...] = (config, files, requirements, documents, backend, git, contents, tests, archive,
+                                    load)
 
 
-def static_checks(view, project_config, policy, selection=None) -> list:
-    """The families that read files and never run anything: files, config, documents, requirements, backend.
+class Registry(NamedTuple):
+    """Every rule by code (sorted) and every check in family order."""
 
-    selection: the files an archive of the project would hold (None for an archive: all its members are in it).
-    """
-    findings = list(project_config.findings)
-    if not project_config.findings:
-        findings += config.check_config(project_config, policy)
-    findings += files.check_files(view)
-    parsed = requirements.read_requirements(view)
-    findings += requirements.check_requirements(view, parsed)
-    findings += documents.check_documents(view, project_config, policy)
-    findings += backend.check_backend(view, project_config)
-    findings += backend.check_module_loader(view, project_config, parsed)
-    modules = backend.project_modules(view, project_config)
-    findings += backend.check_imports(modules, view, parsed)
-    findings += backend.check_data_files(modules, view, selection)
-    findings += backend.check_samples(view)
-    return findings
+    rules: Mapping[str, Rule]
+    checks: tuple[Check, ...]
+
+    @classmethod
+    def build(cls, families: Iterable[ModuleType]) -> Registry:
+        """The registry of these families; RuleError when a code is defined twice or a check raises an unknown rule."""
+        rules: dict[str, Rule] = {}
+        checks: list[Check] = []
+        for family in families:
+            for rule in family.RULES:
+                if rule.code in rules:
+                    raise RuleError(f"{rule.code} is defined twice (the second time in {family.__name__})")
+                rules[rule.code] = rule
+            checks.extend(family.CHECKS)
+        for check in checks:
+            unknown = [rule.code for rule in check.raises if rules.get(rule.code) != rule]
+            if unknown:
+                raise RuleError(f"check {check.name!r} raises rules no family lists: {', '.join(unknown)}")
+            if not check.subjects:
+                raise RuleError(f"check {check.name!r} needs both a folder and an archive: it could never run")
+        return cls(dict(sorted(rules.items())), tuple(checks))
+
+    def codes_on(self, subject: Subject) -> frozenset[str]:
+        """The codes the checks that run on this subject can raise."""
+        return frozenset(rule.code for check in self.checks if subject in check.subjects for rule in check.raises)
+
+    def codes_only_on(self, subject: Subject) -> frozenset[str]:
+        """The codes only checks of this subject raise (an archive's: what verify adds to what check found)."""
+        others = frozenset().union(*(self.codes_on(other) for other in Subject if other is not subject))
+        return self.codes_on(subject) - others
 
 
-def inspect_project(project: Path, policy, *, strict: bool = False, options: Options = Options(),
-                    scan: bool = True) -> Inspection:
-    """Every readiness rule over a project folder: static checks, git, the files an archive would hold, tests.
-
-    scan=False leaves the content scan (secrets, stand-ins) to the caller: export runs it beside the writer.
-    """
-    from ..gitinfo import GitRepo
-    from ..project import DirectoryView
-    from ..selection import select_files
-
-    view = DirectoryView(project)
-    project_config = config.load_config(view)
-    report = Report(view.label, policy, strict)
-    name = project_config.text_field("name")
-    selection = select_files(view.root, name) if name else None
-    report.add(static_checks(view, project_config, policy, selection))
-    repo, skipped = GitRepo.open(view.root)
-    report.add(git.check_git(repo, skipped, project_config))
-    if selection is not None:
-        report.add(contents.check_walk(selection))
-        report.add(contents.check_names(f.name for f in selection.files))
-        needed = contents.required_files(view, project_config, backend.find_backend_module(view, project_config))
-        report.add(contents.check_required(selection, needed))
-        if scan:
-            from ..project import open_regular, read_chunks
-
-            report.add(contents.scan_contents([(f.name, f.size, lambda f=f: read_chunks(f.path, f.identity),
-                                                lambda f=f: open_regular(f.path, f.identity)) for f in selection.files],
-                                              options.allowed_secrets))
-    if options.run_tests:
-        report.add(tests.run_project_tests(view.root, options.test_timeout))
-    return Inspection(report, project_config, selection, repo)
+@lru_cache(maxsize=None)
+def registry() -> Registry:
+    """The registry of the bundled families, built once."""
+    return Registry.build(FAMILIES)

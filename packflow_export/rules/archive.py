@@ -6,34 +6,39 @@ hidden before, between or after the records.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import stat
-from typing import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Iterator
 
-from .. import zipformat
+from .. import naming, zipformat
 from ..findings import Finding, define
+from ..model.context import Context
+from .check import Check, Need, Stage, archive_of
 
 NOT_A_ZIP = define(
     "PF901", "error", "the file is not a complete zip archive",
     why="The archive is truncated, or not a zip at all: nothing can be unpacked from it reliably.",
-    fix="Export again, or copy the archive again from its source.")
+    fix="Export again, or copy the archive again from its source.", integrity=True)
 LAYOUT = define(
     "PF902", "error", "the archive's records are not laid out as packflow_export writes them",
     why="Bytes before the first entry, between entries or overlapping entries are read by some unzip tools and "
         "not by others: two readers would see two different packages.",
-    fix="Export the project again with packflow_export; do not edit the archive.")
+    fix="Export the project again with packflow_export; do not edit the archive.", integrity=True)
 CORRUPT = define(
     "PF903", "error", "a member does not read back intact",
     why="Its CRC, size or compressed stream disagrees with the directory: the content is not what was released.",
-    fix="Export again, or copy the archive again from its source.")
+    fix="Export again, or copy the archive again from its source.", integrity=True)
 NOT_A_PLAIN_FILE = define(
     "PF904", "error", "a member is not a plain regular file",
     why="Links, devices, folders, setuid bits, encryption or unusual compression make unpacking do more than "
         "write files, or fail on some systems.",
-    fix="Export the project again with packflow_export.")
+    fix="Export the project again with packflow_export.", integrity=True)
 TOO_BIG = define(
     "PF905", "error", "the archive declares sizes beyond the limits verify accepts",
     why="A zip bomb: a small archive that inflates to more than any disk holds.",
-    fix="Raise --max-size if the archive is genuine.")
+    fix="Raise --max-size if the archive is genuine.", integrity=True)
 NAME_MISMATCH = define(
     "PF906", "error", "the archive's file name does not match packflow.yaml's name and version",
     why="Pipelines read the name and version from the file name; they would import another release than this.",
@@ -56,7 +61,7 @@ MAX_DEFLATE_RATIO = 1100
 PLAIN_MODES = (0o644, 0o755, 0o600, 0o700, 0o664, 0o775, 0o444, 0o555, 0o640, 0o750)
 
 
-def check_end(end) -> Iterable[Finding]:
+def check_end(end: zipformat.EndRecord) -> Iterator[Finding]:
     """The end record against where it sits: the central directory must end right where the end record starts."""
     gap = end.end_offset - (end.cd_offset + end.cd_size)
     if gap > 0:
@@ -67,7 +72,7 @@ def check_end(end) -> Iterable[Finding]:
                         f"record at byte {end.end_offset:,}", None)
 
 
-def check_entries(entries: list, max_total: int) -> Iterable[Finding]:
+def check_entries(entries: list[zipformat.CentralEntry], max_total: int) -> Iterator[Finding]:
     """What the central directory alone says: kinds of member, flags, methods, duplicate names, declared sizes."""
     seen, total = set(), 0
     for entry in entries:
@@ -101,7 +106,7 @@ def check_entries(entries: list, max_total: int) -> Iterable[Finding]:
         yield TOO_BIG(f"the members declare {total:,} bytes in all, over the {max_total:,}-byte limit", None)
 
 
-def check_layout(handle, entries: list, end: zipformat.EndRecord) -> Iterable[Finding]:
+def check_layout(handle: IO[bytes], entries: list[zipformat.CentralEntry], end: zipformat.EndRecord) -> Iterator[Finding]:
     """Entries back to back from byte 0, each local header agreeing with its directory entry, then the directory."""
     expected = 0
     for entry in sorted(entries, key=lambda e: e.header_offset):
@@ -137,7 +142,7 @@ def check_layout(handle, entries: list, end: zipformat.EndRecord) -> Iterable[Fi
         yield LAYOUT("bytes lie between the central directory and its end record", None)
 
 
-def _header_mismatch(entry, header) -> str:
+def _header_mismatch(entry: zipformat.CentralEntry, header: zipformat.LocalHeader) -> str:
     if header.raw_name != entry.raw_name:
         return f"names {header.raw_name!r}"
     if header.method != entry.method:
@@ -150,41 +155,84 @@ def _header_mismatch(entry, header) -> str:
     return ""
 
 
-class CorruptMember(Exception):
-    """A member's bytes do not inflate to what the directory declares."""
+def check_sidecar(path: Path) -> list[Finding]:
+    """The .sha256 beside the archive, when there is one, names it and holds its hash."""
+    sidecar = path.with_name(path.name + ".sha256")
+    if not os.path.lexists(sidecar):
+        return []
+    try:
+        fields = sidecar.read_text(encoding="utf-8").split()
+        expected = fields[0].lower()
+    except (OSError, UnicodeDecodeError, IndexError):
+        return [CHECKSUM(f"{sidecar.name} cannot be read as a sha256sum line", sidecar.name)]
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    if digest.hexdigest() != expected:
+        return [CHECKSUM(f"sha256 {digest.hexdigest()} does not match {sidecar.name} ({expected})", sidecar.name)]
+    if len(fields) > 1 and fields[1].lstrip("*") != path.name:
+        return [CHECKSUM(f"{sidecar.name} names {fields[1]!r}, not {path.name!r}", sidecar.name)]
+    return []
 
 
-def member_chunks(handle, entry, data_offset: int, codec, chunk_bytes: int = 1 << 20) -> Iterator[bytes]:
-    """A member's content, inflated in bounded chunks; CorruptMember unless it ends exactly where it is declared
-    to (compressed and inflated sizes) with the declared CRC."""
-    handle.seek(data_offset)
-    remaining, produced, crc = entry.compressed_size, 0, 0
-    inflater = codec.decompressobj(-15) if entry.method == zipformat.DEFLATED else None
-    while remaining:
-        data = handle.read(min(chunk_bytes, remaining))
-        if not data:
-            raise CorruptMember("the archive ends inside it")
-        remaining -= len(data)
-        while data:
-            if inflater is None:
-                piece, data = data, b""
-            else:
-                try:
-                    piece = inflater.decompress(data, chunk_bytes)
-                except Exception as exc:  # zlib.error, or isal's IsalError
-                    raise CorruptMember(f"its deflate stream is broken ({exc})") from None
-                data = inflater.unconsumed_tail
-                if inflater.eof and (data or remaining or inflater.unused_data):
-                    raise CorruptMember("its deflate stream ends before its declared compressed size: hidden bytes follow")
-            produced += len(piece)
-            if produced > entry.file_size:
-                raise CorruptMember(f"it inflates to more than its declared {entry.file_size:,} bytes")
-            crc = codec.crc32(piece, crc)
-            if piece:
-                yield piece
-    if inflater is not None and not inflater.eof:
-        raise CorruptMember("its deflate stream does not end where its declared compressed size does")
-    if produced != entry.file_size:
-        raise CorruptMember(f"it holds {produced:,} bytes, not the declared {entry.file_size:,}")
-    if crc != entry.crc:
-        raise CorruptMember(f"its CRC-32 is {crc:08x}, not the declared {entry.crc:08x}")
+# The checks ---------------------------------------------------------------------------------------------------
+
+def end_record(ctx: Context) -> Iterator[Finding]:
+    """Where the records are: a complete end record, and the directory ending right where it starts."""
+    archive = archive_of(ctx).archive
+    if archive.unreadable is not None:
+        yield NOT_A_ZIP(f"not a complete zip archive: {archive.unreadable}", None)
+    elif archive.end is not None:
+        yield from check_end(archive.end)
+
+
+def provenance(ctx: Context) -> Iterator[Finding]:
+    """Which policy applies (the one the export recorded, when it did), and what the provenance records."""
+    archive_ctx = archive_of(ctx)
+    source, recorded = archive_ctx.policy_source, archive_ctx.archive.provenance
+    if source.refused:
+        yield PROVENANCE(f"{source.refused}; verifying under the bundled policy", None)
+    elif source.recorded:
+        yield RECORDED("verified under the policy recorded at export (pass --policy to use another)", None)
+    if recorded is None:
+        yield PROVENANCE("the zip comment is not the provenance packflow_export records", None)
+    elif recorded.get("allowed_secrets"):
+        yield RECORDED(f"export allowed these files that look like secrets: {', '.join(recorded['allowed_secrets'])}",
+                       None)
+
+
+def entries(ctx: Context) -> Iterator[Finding]:
+    archive_ctx = archive_of(ctx)
+    return check_entries(archive_ctx.archive.entries, archive_ctx.max_size)
+
+
+def layout(ctx: Context) -> Iterator[Finding]:
+    archive = archive_of(ctx).archive
+    if archive.end is not None:
+        yield from check_layout(archive.handle, archive.entries, archive.end)
+
+
+def file_name(ctx: Context) -> Iterator[Finding]:
+    """The archive's file name is the one export gives packflow.yaml's name and version."""
+    path = archive_of(ctx).archive.path
+    name, version = ctx.config.text_field("name"), ctx.config.text_field("version")
+    if name and version and not naming.name_problem(name) and path.name != naming.archive_name(name, version):
+        yield NAME_MISMATCH(f"file name {path.name!r} does not match packflow.yaml (expected "
+                            f"{naming.archive_name(name, version)!r})", None)
+
+
+def sidecar(ctx: Context) -> list[Finding]:
+    return check_sidecar(archive_of(ctx).archive.path)
+
+
+RULES = (NOT_A_ZIP, LAYOUT, CORRUPT, NOT_A_PLAIN_FILE, TOO_BIG, NAME_MISMATCH, CHECKSUM, PROVENANCE, RECORDED)
+CHECKS = (
+    Check("end record", end_record, raises=(NOT_A_ZIP, LAYOUT), needs=Need.ARCHIVE, stage=Stage.LOCATE),
+    Check("provenance", provenance, raises=(PROVENANCE, RECORDED), needs=Need.ARCHIVE, stage=Stage.RECORDS),
+    Check("entries", entries, raises=(LAYOUT, NOT_A_PLAIN_FILE, CORRUPT, TOO_BIG), needs=Need.ARCHIVE,
+          stage=Stage.RECORDS),
+    Check("layout", layout, raises=(LAYOUT,), needs=Need.ARCHIVE, stage=Stage.RECORDS),
+    Check("file name", file_name, raises=(NAME_MISMATCH,), needs=Need.ARCHIVE),
+    Check("sidecar", sidecar, raises=(CHECKSUM,), needs=Need.ARCHIVE, stage=Stage.SEAL),
+)

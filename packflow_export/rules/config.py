@@ -1,22 +1,23 @@
 """packflow.yaml: well formed, complete, and of the types Packflow accepts (PF2xx).
 
-Parsing keeps the line of every key (and the raw text of every scalar) so that each finding names the line
-and the exact fix. The name/version/email/backend rules themselves live in naming.py, shared with the
-template's hooks and the JSON Schema.
+The model parses it (model/config.py), keeping the line of every key and the raw text of every scalar, so that
+each finding names the line and the exact fix. The name/version/email/backend rules themselves live in
+naming.py, shared with the template's hooks and the JSON Schema.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Any, Iterable, Optional
+from typing import Any, Iterator, Optional
 
 from .. import naming
-from ..findings import Finding, define
-from .files import read_text
+from ..findings import Finding, Policy, define
+from ..model.config import CONFIG, ProjectConfig
+from ..model.context import Context
+from ..model.problems import ProblemKind
+from .check import Check
+from .files import UNREADABLE, reported
 
-CONFIG = "packflow.yaml"
-MAX_CONFIG_BYTES = 1024 * 1024
-MAX_ALIAS_EXPANSION = 100_000
 KNOWN_KEYS = ("name", "version", "description", "maintainers", "inference_backend", "loader", "python_version",
               "env", "backend_config", "extra")
 TEXT_KEYS = ("name", "version", "description", "inference_backend", "loader", "python_version")
@@ -99,140 +100,7 @@ DUPLICATE_KEY = define(
     fix="Keep one line per key.")
 
 
-class ProjectConfig:
-    """packflow.yaml as data, with the line of each key and the raw text of each top-level scalar."""
-
-    def __init__(self):
-        self.data: Any = None
-        self.text: Optional[str] = None
-        self.lines: dict = {}  # key or (key, subkey) -> line
-        self.raw: dict = {}  # key -> the scalar as written
-        self.spans: dict = {}  # key -> (start, end) character offsets of its scalar value in text
-        self.findings: list = []
-
-    @property
-    def fields(self) -> dict:
-        return self.data if isinstance(self.data, dict) else {}
-
-    @property
-    def extra(self) -> dict:
-        extra = self.fields.get("extra")
-        return extra if isinstance(extra, dict) else {}
-
-    def text_field(self, key: str) -> Optional[str]:
-        value = self.fields.get(key)
-        return value if isinstance(value, str) else None
-
-    def line_of(self, key: str, subkey: Optional[str] = None) -> Optional[int]:
-        if subkey is not None:
-            return self.lines.get((key, subkey), self.lines.get(key))
-        return self.lines.get(key)
-
-
-def load_config(view) -> ProjectConfig:
-    """Read and parse the project's packflow.yaml; problems become findings."""
-    text, problem = read_text(view, CONFIG, MAX_CONFIG_BYTES)
-    if problem:
-        config = ProjectConfig()
-        config.findings.append(problem)
-        return config
-    return parse_config(text)
-
-
-def _expanded_size(node, seen: dict) -> int:
-    """How many nodes the document has once aliases are expanded (memoised: linear time)."""
-    import yaml
-
-    key = id(node)
-    if key in seen:
-        return seen[key]
-    seen[key] = 1  # a recursive alias counts once instead of looping
-    if isinstance(node, yaml.MappingNode):
-        total = 1 + sum(_expanded_size(k, seen) + _expanded_size(v, seen) for k, v in node.value)
-    elif isinstance(node, yaml.SequenceNode):
-        total = 1 + sum(_expanded_size(item, seen) for item in node.value)
-    else:
-        total = 1
-    seen[key] = min(total, MAX_ALIAS_EXPANSION + 1)
-    return seen[key]
-
-
-def _duplicate_keys(node, path: str = "") -> Iterable[Finding]:
-    """Keys given twice in any mapping, with both lines (YAML itself keeps the last one silently)."""
-    import yaml
-
-    stack, visited = [(node, path)], set()
-    while stack:
-        current, where = stack.pop()
-        if id(current) in visited:
-            continue
-        visited.add(id(current))
-        if isinstance(current, yaml.MappingNode):
-            first = {}
-            for key, value in current.value:
-                if isinstance(key, yaml.ScalarNode):
-                    name = key.value
-                    line = key.start_mark.line + 1
-                    if name in first:
-                        yield DUPLICATE_KEY(f"{where}{name} is given twice (lines {first[name]} and {line}); "
-                                            f"YAML would keep only the second", CONFIG, line)
-                    first.setdefault(name, line)
-                    stack.append((value, f"{where}{name}."))
-        elif isinstance(current, yaml.SequenceNode):
-            stack.extend((item, where) for item in current.value)
-
-
-def parse_config(text: str) -> ProjectConfig:
-    """Parse packflow.yaml text safely, whatever it holds: alias bombs, control characters, tags, duplicates."""
-    import yaml
-
-    config = ProjectConfig()
-    config.text = text
-    try:
-        loader = yaml.SafeLoader(text)
-    except yaml.reader.ReaderError as exc:
-        line = text.count("\n", 0, exc.position) + 1
-        config.findings.append(INVALID_YAML(
-            f"{CONFIG} holds the character #x{exc.character:04x}, which YAML does not allow", CONFIG, line,
-            "Remove the control character, or write it as an escape inside a double-quoted string."))
-        return config
-    try:
-        node = loader.get_single_node()
-        if node is not None and _expanded_size(node, {}) > MAX_ALIAS_EXPANSION:
-            config.findings.append(INVALID_YAML(
-                f"{CONFIG} expands to more than {MAX_ALIAS_EXPANSION:,} values through YAML aliases", CONFIG, None,
-                "Write the values out instead of nesting anchors and aliases."))
-            return config
-        if node is not None:
-            config.findings.extend(_duplicate_keys(node))
-        config.data = loader.construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" (column {mark.column + 1})" if mark else ""
-        config.findings.append(INVALID_YAML(f"{CONFIG} is not valid YAML: {exc.problem or exc.context}{where}", CONFIG,
-                                            mark.line + 1 if mark else None))
-        return config
-    except (yaml.YAMLError, RecursionError, ValueError, TypeError) as exc:
-        config.findings.append(INVALID_YAML(f"{CONFIG} is not valid YAML: {exc}", CONFIG))
-        return config
-    finally:
-        loader.dispose()
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                continue
-            config.lines.setdefault(key_node.value, key_node.start_mark.line + 1)
-            if isinstance(value_node, yaml.ScalarNode):
-                config.raw.setdefault(key_node.value, value_node.value)
-                config.spans.setdefault(key_node.value, (value_node.start_mark.index, value_node.end_mark.index))
-            if isinstance(value_node, yaml.MappingNode):
-                for sub_key, _ in value_node.value:
-                    if isinstance(sub_key, yaml.ScalarNode):
-                        config.lines.setdefault((key_node.value, sub_key.value), sub_key.start_mark.line + 1)
-    return config
-
-
-def type_name(value) -> str:
+def type_name(value: Any) -> str:
     """How YAML read a value, in words a user recognises."""
     if value is None:
         return "null (empty)"
@@ -247,7 +115,7 @@ def type_name(value) -> str:
     return type(value).__name__
 
 
-def type_trap(config: ProjectConfig, key: str, value, example: str) -> Finding:
+def type_trap(config: ProjectConfig, key: str, value: Any, example: str) -> Finding:
     """The exact fix for a value YAML read as a non-string."""
     raw = config.raw.get(key)
     if value is None:
@@ -272,19 +140,13 @@ def did_you_mean(key: str) -> Optional[str]:
     return close[0] if close else None
 
 
-def check_config(config: ProjectConfig, policy) -> Iterable[Finding]:
+def check_config(config: ProjectConfig, policy: Policy) -> Iterator[Finding]:
     """packflow.yaml: fields present, well formed and of the types upstream Packflow accepts."""
     data = config.data
     if not isinstance(data, dict):
         yield NOT_A_MAPPING(f"{CONFIG} holds {type_name(data)}, not a mapping of keys to values", CONFIG, 1)
         return
-    line = config.line_of
-    for key in data:
-        if key not in KNOWN_KEYS:
-            guess = did_you_mean(str(key))
-            message = f"unknown key {key!r}: Packflow refuses to load a packflow.yaml with it"
-            yield UNKNOWN_KEY(message + (f"; did you mean {guess!r}?" if guess else ""), CONFIG, line(str(key)),
-                              f"Did you mean {guess!r}?" if guess else None)
+    yield from check_keys(config, data)
     text = {}
     for key in TEXT_KEYS:
         if key in data:
@@ -292,43 +154,34 @@ def check_config(config: ProjectConfig, policy) -> Iterable[Finding]:
                 text[key] = data[key]
             else:
                 yield type_trap(config, key, data[key], EXAMPLES[key])
-    if "name" not in data:
-        yield BAD_NAME("name is missing", CONFIG, None, 'Add name: "my-analytic".')
-    elif "name" in text and naming.name_problem(text["name"]):
-        yield BAD_NAME(f"name {naming.name_problem(text['name'])}", CONFIG, line("name"))
-    yield from check_version(data, text, line("version"))
-    if "description" not in data:
-        yield EMPTY_DESCRIPTION("description is missing", CONFIG, None)
-    elif text.get("description", "x").strip() == "":
-        yield EMPTY_DESCRIPTION("description is empty", CONFIG, line("description"))
+    yield from check_name(data, text, config.line_of("name"))
+    yield from check_version(data, text, config.line_of("version"))
+    yield from check_description(data, text, config.line_of("description"))
     yield from check_maintainers(config, data)
-    if "inference_backend" not in data:
-        yield BAD_BACKEND("inference_backend is missing (Packflow would guess inference:Backend)", CONFIG, None,
-                          'State it: inference_backend: "inference:Backend".')
-    elif "inference_backend" in text and naming.backend_problem(text["inference_backend"]):
-        yield BAD_BACKEND(f"inference_backend {text['inference_backend']!r} is not `dotted.module:Class`", CONFIG,
-                          line("inference_backend"))
-    if "loader" in text and naming.loader_problem(text["loader"]):
-        yield BAD_LOADER(f"loader {naming.loader_problem(text['loader'])}", CONFIG, line("loader"))
-    yield from check_python_version(data, text, line("python_version"))
-    for key in MAPPING_KEYS:
-        if key in data and not isinstance(data[key], dict):
-            yield NOT_A_SECTION(f"{key} holds {type_name(data[key])}, not a mapping", CONFIG, line(key))
-    env = data.get("env")
-    if isinstance(env, dict):
-        for name, value in env.items():
-            if not isinstance(value, str):
-                yield WRONG_TYPE(f"env: {name} is read by YAML as {type_name(value)}; Packflow needs text",
-                                 CONFIG, config.line_of("env", str(name)), f'Quote it: {name}: "{value}".')
-    for name in EXTRA_TEXT_KEYS:
-        value = config.extra.get(name, "")
-        if not isinstance(value, str):
-            yield WRONG_TYPE(f"extra: {name} is read by YAML as {type_name(value)}; it must be text", CONFIG,
-                             config.line_of("extra", name), f'Quote it: {name}: "{value}".')
+    yield from check_backend_fields(data, text, config)
+    yield from check_python_version(data, text, config.line_of("python_version"))
+    yield from check_sections(config, data)
     yield from check_policy_fields(config, policy)
 
 
-def check_version(data: dict, text: dict, line: Optional[int]) -> Iterable[Finding]:
+def check_keys(config: ProjectConfig, data: dict[Any, Any]) -> Iterator[Finding]:
+    """Top-level keys Packflow refuses, each with the known key it most likely meant."""
+    for key in data:
+        if key not in KNOWN_KEYS:
+            guess = did_you_mean(str(key))
+            message = f"unknown key {key!r}: Packflow refuses to load a packflow.yaml with it"
+            yield UNKNOWN_KEY(message + (f"; did you mean {guess!r}?" if guess else ""), CONFIG, config.line_of(str(key)),
+                              f"Did you mean {guess!r}?" if guess else None)
+
+
+def check_name(data: dict[Any, Any], text: dict[str, str], line: Optional[int]) -> Iterator[Finding]:
+    if "name" not in data:
+        yield BAD_NAME("name is missing", CONFIG, None, 'Add name: "my-analytic".')
+    elif "name" in text and naming.name_problem(text["name"]):
+        yield BAD_NAME(f"name {naming.name_problem(text['name'])}", CONFIG, line)
+
+
+def check_version(data: dict[Any, Any], text: dict[str, str], line: Optional[int]) -> Iterator[Finding]:
     if "version" not in data:
         yield BAD_VERSION("version is missing (Packflow would silently use 0.1.0)", CONFIG, None, 'Add version: "0.1.0".')
     elif "version" in text:
@@ -339,7 +192,14 @@ def check_version(data: dict, text: dict, line: Optional[int]) -> Iterable[Findi
             yield BAD_VERSION(f"version {problem}", CONFIG, line, hint)
 
 
-def check_maintainers(config: ProjectConfig, data: dict) -> Iterable[Finding]:
+def check_description(data: dict[Any, Any], text: dict[str, str], line: Optional[int]) -> Iterator[Finding]:
+    if "description" not in data:
+        yield EMPTY_DESCRIPTION("description is missing", CONFIG, None)
+    elif text.get("description", "x").strip() == "":
+        yield EMPTY_DESCRIPTION("description is empty", CONFIG, line)
+
+
+def check_maintainers(config: ProjectConfig, data: dict[Any, Any]) -> Iterator[Finding]:
     line = config.line_of("maintainers")
     if "maintainers" not in data:
         yield BAD_MAINTAINER("maintainers is missing", CONFIG, None, 'Add maintainers: ["you@example.org"].')
@@ -359,7 +219,18 @@ def check_maintainers(config: ProjectConfig, data: dict) -> Iterable[Finding]:
             yield BAD_MAINTAINER(f"maintainer {naming.email_problem(item)}", CONFIG, line)
 
 
-def check_python_version(data: dict, text: dict, line: Optional[int]) -> Iterable[Finding]:
+def check_backend_fields(data: dict[Any, Any], text: dict[str, str], config: ProjectConfig) -> Iterator[Finding]:
+    if "inference_backend" not in data:
+        yield BAD_BACKEND("inference_backend is missing (Packflow would guess inference:Backend)", CONFIG, None,
+                          'State it: inference_backend: "inference:Backend".')
+    elif "inference_backend" in text and naming.backend_problem(text["inference_backend"]):
+        yield BAD_BACKEND(f"inference_backend {text['inference_backend']!r} is not `dotted.module:Class`", CONFIG,
+                          config.line_of("inference_backend"))
+    if "loader" in text and naming.loader_problem(text["loader"]):
+        yield BAD_LOADER(f"loader {naming.loader_problem(text['loader'])}", CONFIG, config.line_of("loader"))
+
+
+def check_python_version(data: dict[Any, Any], text: dict[str, str], line: Optional[int]) -> Iterator[Finding]:
     running = "{}.{}".format(*sys.version_info[:2])
     if "python_version" not in data:
         yield PYTHON_VERSION_MISSING("python_version is missing; Packflow would assume whichever Python runs it",
@@ -372,11 +243,33 @@ def check_python_version(data: dict, text: dict, line: Optional[int]) -> Iterabl
             yield PYTHON_VERSION_DIFFERS(f"python_version {value} differs from the running Python {running}", CONFIG, line)
 
 
-def check_policy_fields(config: ProjectConfig, policy) -> Iterable[Finding]:
+def check_sections(config: ProjectConfig, data: dict[Any, Any]) -> Iterator[Finding]:
+    """env, backend_config and extra are mappings; env values and the template's extra fields are text."""
+    for key in MAPPING_KEYS:
+        if key in data and not isinstance(data[key], dict):
+            yield NOT_A_SECTION(f"{key} holds {type_name(data[key])}, not a mapping", CONFIG, config.line_of(key))
+    env = data.get("env")
+    if isinstance(env, dict):
+        for name, value in env.items():
+            if not isinstance(value, str):
+                yield WRONG_TYPE(f"env: {name} is read by YAML as {type_name(value)}; Packflow needs text",
+                                 CONFIG, config.line_of("env", str(name)), f'Quote it: {name}: "{value}".')
+    for name in EXTRA_TEXT_KEYS:
+        value = config.extra.get(name, "")
+        if not isinstance(value, str):
+            yield WRONG_TYPE(f"extra: {name} is read by YAML as {type_name(value)}; it must be text", CONFIG,
+                             config.line_of("extra", name), f'Quote it: {name}: "{value}".')
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, (str, list, dict)) and not value) or (
+        isinstance(value, str) and not value.strip())
+
+
+def check_policy_fields(config: ProjectConfig, policy: Policy) -> Iterator[Finding]:
     data, extra = config.fields, config.extra
     for name in policy.required_fields:
-        value = data.get(name, extra.get(name))
-        if value is None or (isinstance(value, (str, list, dict)) and not value) or (isinstance(value, str) and not value.strip()):
+        if _empty(data.get(name, extra.get(name))):
             yield REQUIRED_FIELD(f"the policy requires {name!r}, which is missing or empty", CONFIG,
                                  config.line_of("extra", name) if name in extra else config.line_of(name),
                                  f'Add it under extra: in packflow.yaml, e.g. `  {name}: "..."`.')
@@ -386,3 +279,25 @@ def check_policy_fields(config: ProjectConfig, policy) -> Iterable[Finding]:
             shown = f"{license_id!r}" if license_id is not None else "none"
             yield LICENSE_NOT_ALLOWED(f"license {shown} is not allowed by the policy (allowed: "
                                       f"{', '.join(policy.allowed_licenses)})", CONFIG, config.line_of("extra", "license"))
+
+
+PARSE_RULES = {ProblemKind.INVALID_YAML: INVALID_YAML, ProblemKind.DUPLICATE_KEY: DUPLICATE_KEY}
+
+
+def config_findings(config: ProjectConfig, policy: Policy) -> list[Finding]:
+    """What parsing packflow.yaml found wrong; only once it parses cleanly, every field rule."""
+    if config.problems:
+        return [reported(problem, PARSE_RULES) for problem in config.problems]
+    return list(check_config(config, policy))
+
+
+def check(ctx: Context) -> list[Finding]:
+    return config_findings(ctx.config, ctx.policy)
+
+
+RULES = (INVALID_YAML, NOT_A_MAPPING, BAD_NAME, BAD_VERSION, EMPTY_DESCRIPTION, BAD_MAINTAINER, MAINTAINERS_NOT_LIST,
+         BAD_BACKEND, BAD_LOADER, BAD_PYTHON_VERSION, PYTHON_VERSION_DIFFERS, UNKNOWN_KEY, WRONG_TYPE, REQUIRED_FIELD,
+         LICENSE_NOT_ALLOWED, NOT_A_SECTION, PYTHON_VERSION_MISSING, DUPLICATE_KEY)
+CHECKS = (
+    Check("config", check, raises=RULES + (UNREADABLE,)),
+)

@@ -6,13 +6,20 @@ the members verify finds, so export never writes an archive its own verify refus
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterable, Optional
+from typing import Callable, Iterable, Iterator, Optional
 
 from .. import secrets
 from ..findings import Finding, define
-from ..project import FileChanged, Unreadable
-from .archive import CORRUPT, CorruptMember
-from .files import REQUIREMENTS, unreadable
+from ..model.config import CONFIG
+from ..model.context import Context
+from ..model.records import CorruptMember
+from ..model.requirements import REQUIREMENTS
+from ..model.samples import SAMPLES
+from ..model.selection import Selection
+from ..model.views import FileChanged, Unreadable
+from .archive import CORRUPT
+from .check import Check, Need, archive_of, folder_of
+from .files import UNREADABLE, unreadable
 
 SECRET = define(
     "PF801", "error", "a file that looks like a secret would be packed",
@@ -34,7 +41,7 @@ BAD_NAME = define(
     "PF805", "error", "a file name cannot travel in an archive (backslash, control character, not UTF-8, case twin, too long)",
     why="Other systems refuse or mangle such names on unpacking: two case twins become one file on Windows and "
         "macOS, a backslash becomes a folder.",
-    fix="Rename the file.")
+    fix="Rename the file.", integrity=True)
 REQUIRED_LEFT_OUT = define(
     "PF806", "error", "a file the package needs would not be in the archive",
     why="packflow.yaml, requirements.txt, the backend module (loader: local) and sample_inputs.json are what a "
@@ -52,10 +59,9 @@ CHANGED = define(
 LFS_POINTER = b"version https://git-lfs.github.com/spec/v1\n"
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
 MAX_NAME_BYTES = 255
-SAMPLE_INPUTS = "sample_inputs.json"
 
 
-def check_walk(selection) -> Iterable[Finding]:
+def check_walk(selection: Selection) -> Iterator[Finding]:
     """What the walk met: links, special files, folders it could not list, names it could not use, ignore files."""
     messages = {"copied": "is a link: packed as a copy of {target}", "outside": "links outside the project: left out",
                 "dangling": "is a dangling link: left out", "folder": "links to a folder, which is not followed: left out",
@@ -76,9 +82,9 @@ def check_walk(selection) -> Iterable[Finding]:
         yield BAD_NAME(f"the name of {shown} {reason}", shown, None, "Rename it to UTF-8.")
 
 
-def check_names(names: Iterable[str]) -> Iterable[Finding]:
+def check_names(names: Iterable[str]) -> Iterator[Finding]:
     """Names another system would refuse or mangle on unpacking."""
-    folded: dict = {}
+    folded: dict[str, str] = {}
     for name in sorted(names):
         parts = name.split("/")
         if not name or name.startswith("/") or ".." in parts or re.match(r"[A-Za-z]:", name) or "" in parts[:-1]:
@@ -98,17 +104,17 @@ def check_names(names: Iterable[str]) -> Iterable[Finding]:
             folded[key] = name
 
 
-def required_files(view, config, backend_module: Optional[str]) -> list:
+def required_files(ctx: Context) -> list[str]:
     """The files an archive of this project must hold."""
-    needed = ["packflow.yaml", REQUIREMENTS]
-    if backend_module and config.fields.get("loader", "local") == "local":
-        needed.append(backend_module)
-    if view.kind(SAMPLE_INPUTS) == "file":
-        needed.append(SAMPLE_INPUTS)
+    needed = [CONFIG, REQUIREMENTS]
+    if ctx.backend_module and ctx.config.fields.get("loader", "local") == "local":
+        needed.append(ctx.backend_module)
+    if ctx.view.kind(SAMPLES) == "file":
+        needed.append(SAMPLES)
     return needed
 
 
-def check_required(selection, needed: list) -> Iterable[Finding]:
+def check_required(selection: Selection, needed: list[str]) -> Iterator[Finding]:
     """Export refuses to leave out what the package needs, naming the rule that removed it."""
     packed = selection.names
     for name in needed:
@@ -121,7 +127,7 @@ def check_required(selection, needed: list) -> Iterable[Finding]:
                                         "Replace the link with the file itself.")
 
 
-def check_members_hold(members, needed: list) -> Iterable[Finding]:
+def check_members_hold(members: Iterable[str], needed: list[str]) -> Iterator[Finding]:
     """An archive holds what the package needs."""
     for name in needed:
         if name not in members:
@@ -298,3 +304,40 @@ def _prefixed(first: bytes, stream, limit: int):
     while remaining > 0 and (chunk := stream.read(min(1 << 20, remaining))):
         remaining -= len(chunk)
         yield chunk
+
+
+# The checks ---------------------------------------------------------------------------------------------------
+
+def walk(ctx: Context) -> Iterator[Finding]:
+    selection = folder_of(ctx).selection
+    if selection is not None:
+        yield from check_walk(selection)
+
+
+def names(ctx: Context) -> Iterator[Finding]:
+    return check_names(ctx.names())
+
+
+def required(ctx: Context) -> Iterator[Finding]:
+    selection = folder_of(ctx).selection
+    if selection is not None:
+        yield from check_required(selection, required_files(ctx))
+
+
+def members_hold(ctx: Context) -> Iterator[Finding]:
+    return check_members_hold(archive_of(ctx).archive.members, required_files(ctx))
+
+
+def scan(ctx: Context) -> Iterable[Finding]:
+    return scan_contents(ctx.scan_entries(), ctx.options.allowed_secrets)
+
+
+RULES = (SECRET, LINK, ALLOWED_SECRET, STAND_IN, BAD_NAME, REQUIRED_LEFT_OUT, UNSCANNED, CHANGED)
+CHECKS = (
+    Check("walk", walk, raises=(LINK, STAND_IN, UNREADABLE, BAD_NAME), needs=Need.FOLDER),
+    Check("names", names, raises=(BAD_NAME,)),
+    Check("required files", required, raises=(REQUIRED_LEFT_OUT,), needs=Need.FOLDER),
+    Check("members hold", members_hold, raises=(REQUIRED_LEFT_OUT,), needs=Need.ARCHIVE),
+    Check("secrets", scan, raises=(SECRET, ALLOWED_SECRET, STAND_IN, UNSCANNED, CHANGED, CORRUPT, UNREADABLE),
+          needs=Need.STREAM),
+)

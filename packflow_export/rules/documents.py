@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from typing import Iterator, Optional
 
-from ..findings import Finding, define
-from .files import DOCUMENT_MISSING, DOCUMENTS, read_text
+from ..findings import Finding, Policy, define
+from ..model.config import ProjectConfig
+from ..model.context import Context
+from .check import Check
+from .files import DOCUMENT_MISSING, DOCUMENTS, UNREADABLE, read_text
 
 PLACEHOLDER = define(
     "PF301", "warning", "a template placeholder is left in the documentation",
@@ -31,7 +34,7 @@ UPSTREAM_PLACEHOLDERS = {
 INLINE_CODE = re.compile(r"`[^`\n]*`")
 
 
-def markdown_lines(text: str, name: str):
+def markdown_lines(text: str, name: str) -> Iterator[tuple[int, str]]:
     """Lines outside fenced code blocks, with inline code removed (placeholders there are examples)."""
     fenced = False
     markdown = name.endswith(".md")
@@ -43,7 +46,7 @@ def markdown_lines(text: str, name: str):
             yield number, INLINE_CODE.sub("", line) if markdown else line
 
 
-def find_placeholders(text: str, name: str) -> Iterable[Finding]:
+def find_placeholders(text: str, name: str) -> Iterator[Finding]:
     upstream = UPSTREAM_PLACEHOLDERS.get(name)
     for number, line in markdown_lines(text, name):
         matches = TODO_PLACEHOLDER.findall(line)
@@ -55,14 +58,14 @@ def find_placeholders(text: str, name: str) -> Iterable[Finding]:
             yield PLACEHOLDER(f"placeholder left: {shown}", name, number)
 
 
-def card_field(text: str, label: str):
+def card_field(text: str, label: str) -> tuple[Optional[str], Optional[int]]:
     match = re.search(rf"^\*\*{label}:\*\*[ \t]*(.*?)[ \t]*$", text, re.MULTILINE)
     if not match:
         return None, None
     return match.group(1), text.count("\n", 0, match.start()) + 1
 
 
-def check_model_card(text: str, config) -> Iterable[Finding]:
+def check_model_card(text: str, config: ProjectConfig) -> Iterator[Finding]:
     data = config.fields
     card_name, line = card_field(text, "Name")
     names = {str(data.get("name")), str(config.extra.get("project_name"))}
@@ -76,7 +79,7 @@ def check_model_card(text: str, config) -> Iterable[Finding]:
                              "MODEL_CARD.md", line)
 
 
-def check_license(text: str, config, policy) -> Iterable[Finding]:
+def check_license(text: str, config: ProjectConfig, policy: Policy) -> Iterator[Finding]:
     license_id = config.extra.get("license")
     markers = policy.license_markers.get(license_id) if isinstance(license_id, str) else None
     if not markers:
@@ -87,20 +90,27 @@ def check_license(text: str, config, policy) -> Iterable[Finding]:
         yield LICENSE_MISMATCH(f"LICENSE.txt does not read like {license_id} (missing {missing[0]!r})", "LICENSE.txt", 1)
 
 
-def check_documents(view, config, policy) -> Iterable[Finding]:
+def check_documents(ctx: Context) -> Iterator[Finding]:
     """The recommended documents have content, no placeholders, and agree with packflow.yaml."""
     for name in DOCUMENTS:
-        if view.kind(name) is None:
+        if ctx.view.kind(name) is None:
             continue  # the files family reports it missing
-        text, problem = read_text(view, name)
-        if problem:
-            yield problem
+        text = read_text(ctx.view, name)
+        if isinstance(text, Finding):
+            yield text
             continue
         if not text.strip():
             yield DOCUMENT_MISSING(f"{name} is empty", name)
             continue
         yield from find_placeholders(text, name)
         if name == "MODEL_CARD.md":
-            yield from check_model_card(text, config)
+            yield from check_model_card(text, ctx.config)
         elif name == "LICENSE.txt":
-            yield from check_license(text, config, policy)
+            yield from check_license(text, ctx.config, ctx.policy)
+
+
+RULES = (PLACEHOLDER, CARD_DISAGREES, LICENSE_MISMATCH)
+CHECKS = (
+    Check("documents", check_documents, raises=(DOCUMENT_MISSING, UNREADABLE, PLACEHOLDER, CARD_DISAGREES,
+                                                LICENSE_MISMATCH)),
+)

@@ -1,20 +1,21 @@
 """Files: the project holds what Packflow needs, and each file can be read as text (PF1xx).
 
-Every rule family reads project files through read_text() / read_source() here, so an unreadable file is
-reported the same way (PF104) whoever tried to read it.
+Every family reports a file it cannot read the same way (PF104): through read_text() here, or by mapping the
+model's problems with reported().
 """
 
 from __future__ import annotations
 
-import io
-from typing import Iterable, Optional
+from typing import Iterator, Mapping, Optional, Union
 
-from ..findings import Finding, define
-from ..project import Unreadable
+from ..findings import Finding, Rule, define
+from ..model import views
+from ..model.context import Context
+from ..model.problems import Problem, ProblemKind
+from ..model.requirements import REQUIREMENTS
+from .check import Check
 
-REQUIREMENTS = "requirements.txt"
 DOCUMENTS = ("MODEL_CARD.md", "README.md", "LICENSE.txt")
-MAX_TEXT_BYTES = 10 * 1024 * 1024
 
 REQUIREMENTS_MISSING = define(
     "PF101", "error", "requirements.txt is missing",
@@ -39,47 +40,30 @@ def unreadable(rel: str, problem: str, line: Optional[int] = None, hint: Optiona
     return UNREADABLE(f"{rel} {problem}", rel, line, hint)
 
 
-def read_bytes(view, rel: str, limit: int = MAX_TEXT_BYTES) -> tuple:
-    """(bytes, None), or (None, the PF104 finding saying why the file cannot be read)."""
+def reported(problem: Problem, rules: Mapping[ProblemKind, Rule]) -> Finding:
+    """The finding of a problem the model met: a file it could not read is PF104, the rest as the family maps them."""
+    rule = UNREADABLE if problem.kind is ProblemKind.UNREADABLE else rules[problem.kind]
+    return rule(problem.message, problem.path, problem.line, problem.hint)
+
+
+def read_text(view: views.View, rel: str, limit: int = views.MAX_TEXT_BYTES) -> Union[str, Finding]:
+    """The file as UTF-8 text (a BOM is allowed), or the PF104 finding saying why it cannot be read."""
     try:
-        return view.read(rel, limit), None
-    except Unreadable as exc:
-        return None, unreadable(rel, str(exc))
+        return views.read_text(view, rel, limit)
+    except views.Unreadable as exc:
+        return unreadable(rel, str(exc), exc.line, exc.hint)
 
 
-def read_text(view, rel: str, limit: int = MAX_TEXT_BYTES) -> tuple:
-    """(UTF-8 text, None), or (None, the PF104 finding); a BOM is allowed."""
-    data, problem = read_bytes(view, rel, limit)
-    if problem:
-        return None, problem
-    try:
-        return data.decode("utf-8-sig"), None
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        return None, unreadable(rel, f"is not UTF-8 text (byte {exc.start} is invalid)", line, "Save the file as UTF-8.")
-
-
-def decode_source(data: bytes, rel: str) -> tuple:
-    """Python source as Python reads it: a BOM or a coding cookie decides the encoding, else UTF-8."""
-    import tokenize
-
-    try:
-        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-        return data.decode(encoding), None
-    except (SyntaxError, LookupError, UnicodeDecodeError) as exc:
-        return None, unreadable(rel, f"cannot be decoded as Python source: {exc}", None,
-                                "Save it as UTF-8, or declare its encoding in a coding cookie (PEP 263).")
-
-
-def read_source(view, rel: str, limit: int = 5 * 1024 * 1024) -> tuple:
-    data, problem = read_bytes(view, rel, limit)
-    return (None, problem) if problem else decode_source(data, rel)
-
-
-def check_files(view) -> Iterable[Finding]:
+def check_files(ctx: Context) -> Iterator[Finding]:
     """requirements.txt exists; the recommended documents exist (their content is the documents family's)."""
-    if view.kind(REQUIREMENTS) is None:
+    if ctx.view.kind(REQUIREMENTS) is None:
         yield REQUIREMENTS_MISSING(f"{REQUIREMENTS} is missing", REQUIREMENTS)
     for name in DOCUMENTS:
-        if view.kind(name) is None:
+        if ctx.view.kind(name) is None:
             yield DOCUMENT_MISSING(f"{name} is missing", name)
+
+
+RULES = (REQUIREMENTS_MISSING, BACKEND_MISSING, DOCUMENT_MISSING, UNREADABLE)
+CHECKS = (
+    Check("files", check_files, raises=(REQUIREMENTS_MISSING, DOCUMENT_MISSING)),
+)

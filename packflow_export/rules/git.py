@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from typing import Iterator
 
 from ..findings import Finding, define
-from .config import CONFIG
+from ..model.config import CONFIG
+from ..model.context import Context
+from .check import Check, Need, folder_of
 
 UNCOMMITTED = define(
     "PF601", "warning", "the git work tree has uncommitted changes",
@@ -27,8 +29,9 @@ GIT_SKIPPED = define(
     fix="Review .git/config; remove the setting if you do not need it, or run git status yourself.")
 
 
-def check_git(git, skipped: str, config) -> Iterable[Finding]:
+def check_git(ctx: Context) -> Iterator[Finding]:
     """Uncommitted changes and the release tag; nothing outside a git work tree."""
+    git, skipped = folder_of(ctx).git
     if skipped:
         yield GIT_SKIPPED(f"git checks skipped: {skipped}", None)
         return
@@ -37,7 +40,7 @@ def check_git(git, skipped: str, config) -> Iterable[Finding]:
     changes = git.changes()
     if changes:
         yield UNCOMMITTED(f"{len(changes)} uncommitted change(s) in the project, e.g. {changes[0][3:]}", None)
-    version = config.text_field("version")
+    version = ctx.config.text_field("version")
     if version is None or changes is None:
         return
     tags = git.tags_at_head()
@@ -48,3 +51,9 @@ def check_git(git, skipped: str, config) -> Iterable[Finding]:
         yield TAG_MISMATCH(f"HEAD is tagged {versioned[0]}, but packflow.yaml says version {version}", CONFIG)
     else:
         yield UNTAGGED(f"HEAD is not tagged v{version}", None, None, f"git tag v{version}")
+
+
+RULES = (UNCOMMITTED, UNTAGGED, TAG_MISMATCH, GIT_SKIPPED)
+CHECKS = (
+    Check("git", check_git, raises=RULES, needs=Need.GIT),
+)

@@ -1,14 +1,22 @@
 """The load proof (PF95x, verify --load): what failed when the archive was installed, loaded and run in a clean
-environment, with the evidence and the fix. The proof itself runs in load.py and _load_runner.py.
+environment, with the evidence and the fix. The proof itself runs in load.py and _load_runner.py and says what
+happened; this family says what it means.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence
 
 from ..findings import Finding, define
+from ..model.backend import distribution_of
+from ..model.config import CONFIG
+from ..model.context import Context
+from .check import Check, Need, Stage, archive_of
 from .tests import NO_TESTS, TESTS_FAIL
+
+if TYPE_CHECKING:
+    from ..load import InstallFailure, LoadOutcome
 
 INSTALL_FAILED = define(
     "PF951", "error", "the requirements do not install in a clean environment",
@@ -49,13 +57,14 @@ PHASE_WORDS = {"configure": "reading packflow.yaml", "import": "importing the ba
                "initialize": "creating the backend (initialize())", "check_io": "running check_io on the sample inputs"}
 
 
-def _last_line(text: str, markers=("ERROR:", "error:", "×", "Because")) -> str:
+def _last_line(text: str, markers: tuple[str, ...] = ("ERROR:", "error:", "×", "Because")) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     chosen = [line for line in lines if line.startswith(markers)]
     return (chosen[-1] if chosen else lines[-1] if lines else "no output")[:500]
 
 
-def install_failed(command: list, code: Optional[int], tail: str, timeout: float) -> Finding:
+def install_failed(failure: InstallFailure, timeout: float) -> Finding:
+    command, code, tail = failure
     tool = "uv" if command[0] == "uv" else "pip" if "pip" in command else command[0]
     if code is None:
         return TIMED_OUT(f"installing the requirements ({tool}) took more than {timeout:g} s", "requirements.txt")
@@ -63,29 +72,12 @@ def install_failed(command: list, code: Optional[int], tail: str, timeout: float
                           None, None)
 
 
-def phases_of(records: list, total: float) -> list:
-    """One entry per phase the runner reached, in order: ok, seconds, and what it reported (versions, records)."""
-    phases: dict = {}
-    for record in records:
-        entry = phases.setdefault(record.get("phase"), {"phase": record.get("phase"), "ok": None, "seconds": 0.0})
-        event = record.get("event")
-        if event == "end":
-            entry.update(ok=record["ok"], seconds=record["seconds"])
-        elif event == "skipped":
-            entry["skipped"] = record.get("reason")
-        elif event == "info":
-            entry.update({k: v for k, v in record.items() if k not in ("phase", "event")})
-    return list(phases.values())
-
-
 def _distribution_hint(module: str) -> str:
-    from .backend import distribution_of
-
     top = module.split(".")[0]
     return f"Add {distribution_of(top)}==<version> to requirements.txt (import name {top})."
 
 
-def _failure_finding(phase: str, error: dict, project: Path) -> Finding:
+def _failure_finding(phase: str, error: dict[str, Any], project: Path) -> Finding:
     rule = PHASE_RULES.get(phase, IMPORT_FAILED)
     message = f"{error.get('type')}: {error.get('message')} while {PHASE_WORDS.get(phase, phase)}"
     hint = None
@@ -111,7 +103,8 @@ def _failure_finding(phase: str, error: dict, project: Path) -> Finding:
     return rule(detail, None, None, hint)
 
 
-def findings_of(records: list, code: Optional[int], tail: str, timeout: float, project: Path) -> list:
+def findings_of(records: Sequence[dict[str, Any]], code: Optional[int], tail: str, timeout: float,
+                project: Path) -> list[Finding]:
     """Findings from what the runner recorded and how it ended."""
     started = [r["phase"] for r in records if r.get("event") == "start"]
     ended = {r["phase"]: r for r in records if r.get("event") == "end"}
@@ -133,7 +126,7 @@ def findings_of(records: list, code: Optional[int], tail: str, timeout: float, p
     return []
 
 
-def tests_findings(code: Optional[int], tail: str, timeout: float) -> Iterable[Finding]:
+def tests_findings(code: Optional[int], tail: str, timeout: float) -> list[Finding]:
     if code is None:
         return [TESTS_FAIL(f"the tests did not finish within {timeout:g} s in the clean environment", None)]
     if code == 5:
@@ -142,3 +135,36 @@ def tests_findings(code: Optional[int], tail: str, timeout: float) -> Iterable[F
         lines = "\n".join(tail.strip().splitlines()[-15:])
         return [TESTS_FAIL(f"the tests fail in a clean environment (exit {code}):\n{lines}", None)]
     return []
+
+
+def outcome_findings(outcome: LoadOutcome) -> Iterator[Finding]:
+    """What the proof's outcome means, in the order it happened."""
+    if outcome.python_mismatch:
+        yield PYTHON_MISMATCH(outcome.python_mismatch, CONFIG)
+    if outcome.install_failure is not None:
+        yield install_failed(outcome.install_failure, outcome.timeout)
+    if outcome.runner is not None:
+        yield from findings_of(outcome.records or [], outcome.runner.code, outcome.runner.tail, outcome.timeout,
+                               outcome.project)
+    if outcome.tests is not None:
+        yield from tests_findings(outcome.tests.code, outcome.tests.tail, outcome.timeout)
+
+
+def prove(ctx: Context) -> Iterator[Finding]:
+    """Unpack the archive and load it in a clean environment (the runner runs this only on an intact archive)."""
+    from ..load import prove_members
+
+    archive_ctx, options = archive_of(ctx), ctx.options.load
+    if options is None or ctx.config.data is None:
+        return
+    outcome = prove_members(archive_ctx.archive.members, archive_ctx.archive.member_chunks,
+                            ctx.config.text_field("python_version"), options, ctx.requirements.files)
+    ctx.phases.extend(outcome.phases)
+    yield from outcome_findings(outcome)
+
+
+RULES = (INSTALL_FAILED, IMPORT_FAILED, INITIALIZE_FAILED, CHECK_IO_FAILED, TIMED_OUT, PYTHON_MISMATCH, NOTHING_RUN,
+         PROCESS_ENDED)
+CHECKS = (
+    Check("load proof", prove, raises=RULES + (TESTS_FAIL, NO_TESTS), needs=Need.LOAD, stage=Stage.RUN),
+)

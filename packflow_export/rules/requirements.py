@@ -1,18 +1,21 @@
 """requirements.txt: parseable, portable, pinned, packflow declared and in the tested range (PF4xx).
 
-Includes (-r/-c) are followed inside the project. The parsed requirements are also what the backend rules
-match imports against and what the SBOM lists.
+The model parses it and the files it includes (model/requirements.py); the same parse is what the backend rules
+match imports against, what the SBOM lists and what keys the load proof's environment.
 """
 
 from __future__ import annotations
 
-import re
-from posixpath import dirname, join, normpath
-from typing import Iterable, NamedTuple, Optional
+from typing import Iterator
 
 from .. import naming
-from ..findings import define
-from .files import REQUIREMENTS, read_text
+from ..findings import Finding, define
+from ..model.context import Context
+from ..model.problems import ProblemKind
+from ..model.requirements import REQUIREMENTS, Requirements, normalized_name
+from ..model.views import View
+from .check import Check
+from .files import UNREADABLE, reported
 
 BAD_LINE = define(
     "PF401", "error", "a requirements.txt line is not a PEP 508 requirement or a portable pip option",
@@ -54,173 +57,16 @@ PACKFLOW_UNTESTED = define(
         "that version will not load.",
     fix="Pin a version in the supported range (see packflow_export/compatibility.json).")
 
-PORTABLE_OPTIONS = {"-i", "--index-url", "--extra-index-url", "--no-index", "-f", "--find-links", "--pre",
-                    "--prefer-binary", "--only-binary", "--no-binary", "--trusted-host", "--require-hashes",
-                    "--use-feature"}
-INCLUDE_OPTIONS = {"-r", "--requirement", "-c", "--constraint"}
-EDITABLE_OPTIONS = {"-e", "--editable"}
-URL_SCHEMES = ("http://", "https://", "git+", "hg+", "svn+", "bzr+")
-SIMPLE_PIN = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)\s*===?\s*([A-Za-z0-9][A-Za-z0-9.+!_-]*)")
+PARSE_RULES = {ProblemKind.BAD_REQUIREMENT: BAD_LINE, ProblemKind.LOCAL_REQUIREMENT: LOCAL_PATH,
+               ProblemKind.DUPLICATE_REQUIREMENT: DUPLICATE, ProblemKind.BAD_INCLUDE: BAD_INCLUDE,
+               ProblemKind.WEAK_SOURCE: WEAK_SOURCE}
 
 
-class Requirement(NamedTuple):
-    name: str
-    pinned: bool
-    marker: str
-    specifier: str
-    url: Optional[str]
-    path: str  # the requirements file, POSIX
-    line: int
-
-    @property
-    def version(self) -> Optional[str]:
-        """The pinned version, when the requirement is `name==version`."""
-        match = re.fullmatch(r"===?\s*([^\s,;]+)", self.specifier.strip())
-        return match[1] if self.pinned and match else None
-
-
-class Requirements:
-    """Everything requirements.txt (and what it includes) installs, and what is wrong with it."""
-
-    def __init__(self):
-        self.items: list = []
-        self.constraints: list = []
-        self.findings: list = []
-        self.files: list = []  # requirements.txt and every file it includes, in the order read
-
-    @property
-    def names(self) -> set:
-        return {normalized_name(item.name) for item in self.items}
-
-
-def normalized_name(name: str) -> str:
-    """PEP 503 normalisation, so `Scikit_Learn` and `scikit-learn` are one requirement."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def logical_lines(text: str):
-    """Requirement lines with comments stripped and backslash continuations joined, with first line numbers."""
-    pending, start = "", 0
-    for number, line in enumerate(text.splitlines(), 1):
-        line = re.sub(r"(^|\s)#.*$", "", line)
-        if not pending:
-            start = number
-        if line.endswith("\\"):
-            pending += line[:-1] + " "
-            continue
-        joined = (pending + line).strip()
-        pending = ""
-        if joined:
-            yield start, joined
-    if pending.strip():
-        yield start, pending.strip()
-
-
-def looks_local(target: str) -> bool:
-    return target.startswith(("file:", ".", "/", "~", "\\")) or bool(re.match(r"[A-Za-z]:[\\/]", target)) or (
-        not target.startswith(URL_SCHEMES) and ("/" in target or target.endswith((".whl", ".tar.gz", ".zip"))))
-
-
-def parse_requirement(text: str) -> tuple:
-    """(name, pinned, marker, specifier, url) of a line: `name==version` directly (cheap), anything else via packaging."""
-    simple = SIMPLE_PIN.fullmatch(text)
-    if simple and "*" not in simple[2]:
-        return simple[1], True, "", text[len(simple[1]):].strip(), None
-    from packaging.requirements import Requirement as Parsed
-
-    parsed = Parsed(text)  # raises InvalidRequirement, a ValueError
-    pinned = bool(parsed.url) or (
-        len(parsed.specifier) == 1 and next(iter(parsed.specifier)).operator in ("==", "===")
-        and "*" not in str(parsed.specifier))
-    return parsed.name, pinned, str(parsed.marker or ""), str(parsed.specifier), parsed.url
-
-
-def read_requirements(view) -> Requirements:
-    """Parse requirements.txt and its includes; every problem becomes a finding."""
-    result = Requirements()
-    if view.kind(REQUIREMENTS) is None:
-        return result
-    _read_file(view, REQUIREMENTS, result, {}, set(), constraints=False)
-    return result
-
-
-def _read_file(view, rel: str, result: Requirements, seen: dict, visited: set, constraints: bool) -> None:
-    visited.add(rel)
-    result.files.append(rel)
-    text, problem = read_text(view, rel, 1024 * 1024)
-    if problem:
-        result.findings.append(problem)
-        return
-    for number, line in logical_lines(text):
-        if line.startswith("-"):
-            _read_option(view, rel, number, line, result, seen, visited)
-            continue
-        requirement_text = re.sub(r"\s--hash[= ]\S+", "", line).strip()
-        try:
-            name, pinned, marker, specifier, url = parse_requirement(requirement_text)
-        except ValueError as exc:
-            if looks_local(requirement_text.split(";")[0].strip()):
-                result.findings.append(LOCAL_PATH(f"local path {requirement_text!r} will not exist where the package "
-                                                  f"is deployed", rel, number))
-            else:
-                result.findings.append(BAD_LINE(f"{line!r} is not a valid requirement: {str(exc).splitlines()[0]}",
-                                                rel, number))
-            continue
-        if url and url.startswith("file:"):
-            result.findings.append(LOCAL_PATH(f"{name} points at {url!r}, a local file", rel, number))
-            continue
-        item = Requirement(name, pinned, marker, specifier, url, rel, number)
-        key = (normalized_name(name), marker, constraints)
-        if key in seen:
-            result.findings.append(DUPLICATE(f"{name} is listed again (first at {seen[key]})", rel, number))
-        else:
-            seen[key] = f"{rel}:{number}"
-        (result.constraints if constraints else result.items).append(item)
-
-
-def _read_option(view, rel, number, line, result, seen, visited) -> None:
-    option, _, value = line.replace("=", " ", 1).partition(" ")
-    value = value.strip()
-    findings = result.findings
-    if option in EDITABLE_OPTIONS:
-        findings.append(LOCAL_PATH(f"editable install {line!r} will not exist where the package is deployed", rel, number))
-    elif option in INCLUDE_OPTIONS:
-        _follow_include(view, rel, number, option, value, result, seen, visited)
-    elif option in ("-f", "--find-links") and looks_local(value):
-        findings.append(LOCAL_PATH(f"local --find-links {value!r} will not exist where the package is deployed", rel, number))
-    elif option not in PORTABLE_OPTIONS:
-        findings.append(BAD_LINE(f"option {option!r} is not a portable pip requirements option", rel, number))
-    elif option == "--trusted-host":
-        findings.append(WEAK_SOURCE(f"--trusted-host {value} turns off TLS verification for that host", rel, number))
-    elif option == "--extra-index-url":
-        findings.append(WEAK_SOURCE(f"--extra-index-url {value}: pip takes the highest version from any index, so a "
-                                    f"public package can replace an internal one of the same name", rel, number))
-    elif option in ("-i", "--index-url", "-f", "--find-links") and value.lower().startswith("http://"):
-        findings.append(WEAK_SOURCE(f"{option} {value} is plain http: packages can be replaced in transit", rel, number))
-
-
-def _follow_include(view, rel, number, option, value, result, seen, visited) -> None:
-    if not value:
-        result.findings.append(BAD_LINE(f"{option} needs a file name", rel, number))
-        return
-    if value.startswith(URL_SCHEMES):
-        return
-    target = normpath(join(dirname(rel), value.replace("\\", "/")))
-    if target.startswith("../") or target == ".." or value.startswith(("/", "~")):
-        result.findings.append(BAD_INCLUDE(f"{option} {value} is outside the project and will not travel with it", rel, number))
-        return
-    if view.kind(target) != "file":
-        result.findings.append(BAD_INCLUDE(f"{option} {value}: no such file in the project", rel, number))
-        return
-    if target not in visited:
-        _read_file(view, target, result, seen, visited, constraints=option in ("-c", "--constraint"))
-
-
-def check_requirements(view, requirements: Requirements) -> Iterable:
+def check_requirements(view: View, requirements: Requirements) -> Iterator[Finding]:
     """The parse findings, then packflow's presence, pin and tested range, then every other pin."""
     if view.kind(REQUIREMENTS) is None:
         return  # the files family reports it missing
-    yield from requirements.findings
+    yield from (reported(problem, PARSE_RULES) for problem in requirements.problems)
     packflow = [item for item in requirements.items if normalized_name(item.name) == "packflow"]
     if not packflow:
         yield PACKFLOW_MISSING("packflow is not listed in requirements.txt", REQUIREMENTS)
@@ -234,3 +80,14 @@ def check_requirements(view, requirements: Requirements) -> Iterable:
         if normalized_name(item.name) != "packflow" and not item.pinned:
             yield UNPINNED(f"{item.name} is not pinned to one version ({item.specifier or 'any version'})",
                            item.path, item.line)
+
+
+def check(ctx: Context) -> Iterator[Finding]:
+    return check_requirements(ctx.view, ctx.requirements)
+
+
+RULES = (BAD_LINE, PACKFLOW_MISSING, PACKFLOW_UNPINNED, UNPINNED, LOCAL_PATH, DUPLICATE, BAD_INCLUDE, WEAK_SOURCE,
+         PACKFLOW_UNTESTED)
+CHECKS = (
+    Check("requirements", check, raises=RULES + (UNREADABLE,)),
+)

@@ -8,9 +8,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Iterable
+from typing import Iterator, Mapping, Optional
 
 from ..findings import Finding, define
+from ..model.context import Context
+from ..model.testsuite import pytest_command
+from .check import Check, Need, Stage, folder_of
 
 TESTS_FAIL = define(
     "PF701", "error", "the project's tests fail",
@@ -25,15 +28,9 @@ NO_TESTS = define(
     why="Nothing shows the backend works before it ships.",
     fix="Add pytest tests (the template's test_inference.py is a start).")
 
-# Packflow 0.4's own scaffold names its tests tests.py.
-TEST_FILE_PATTERNS = "test_*.py *_test.py tests.py"
 
-
-def pytest_command(python: str) -> list:
-    return [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", f"python_files={TEST_FILE_PATTERNS}"]
-
-
-def run_project_tests(project: Path, timeout: float, python: str = sys.executable, env=None) -> Iterable[Finding]:
+def run_project_tests(project: Path, timeout: float, python: str = sys.executable,
+                      env: Optional[Mapping[str, str]] = None) -> Iterator[Finding]:
     """Run the project's pytest suite and validate.py, each in a subprocess with a timeout."""
     env = dict(os.environ if env is None else env, PYTHONDONTWRITEBYTECODE="1")
     runs = [(TESTS_FAIL, "the tests", pytest_command(python))]
@@ -56,3 +53,13 @@ def run_project_tests(project: Path, timeout: float, python: str = sys.executabl
         elif result.returncode != 0:
             tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
             yield rule(f"{what} failed (exit {result.returncode}):\n{tail}", None)
+
+
+def check_tests(ctx: Context) -> Iterator[Finding]:
+    return run_project_tests(folder_of(ctx).root, ctx.options.test_timeout)
+
+
+RULES = (TESTS_FAIL, VALIDATE_FAILS, NO_TESTS)
+CHECKS = (
+    Check("tests", check_tests, raises=RULES, needs=Need.TESTS, stage=Stage.RUN),
+)

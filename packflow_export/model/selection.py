@@ -17,8 +17,8 @@ import stat
 from pathlib import Path
 from typing import NamedTuple, Optional
 
-from .naming import archive_stem
-from .project import identity_of
+from ..naming import archive_stem
+from .views import identity_of
 
 # Never descended into, whatever the ignore files say: VCS, caches, dependencies, IDE and build output.
 EXCLUDED_DIRS = frozenset({

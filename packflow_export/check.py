@@ -1,0 +1,14 @@
+"""check: every readiness rule over a project folder, as one report; nothing is written and, unless asked to run
+the project's tests, nothing of the project runs."""
+
+from __future__ import annotations
+
+from .model.context import ProjectContext
+from .results import CheckResult, Status
+from .rules.runner import Command, run_checks
+
+
+def check_project(ctx: ProjectContext) -> CheckResult:
+    """The report of every check a project folder gets, and whether a release is ready."""
+    report = run_checks(ctx, Command.CHECK)
+    return CheckResult(Status.READY if report.ok else Status.BLOCKED, report)
