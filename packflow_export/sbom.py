@@ -26,7 +26,10 @@ def sbom_path(archive: Path) -> Path:
 def build_sbom(config: ProjectConfig, requirements: Requirements, archive_name: str, sha256: str, epoch: int,
                tool_version: str) -> str:
     """The SBOM as CycloneDX 1.6 JSON text."""
-    from cyclonedx.factory.license import LicenseFactory
+    try:
+        from cyclonedx.contrib.license.factories import LicenseFactory
+    except ImportError:  # cyclonedx-python-lib before 11.x: the only location then, deprecated since
+        from cyclonedx.factory.license import LicenseFactory  # type: ignore[no-redef]
     from cyclonedx.model import ExternalReference, ExternalReferenceType, HashAlgorithm, HashType, Property, XsUri
     from cyclonedx.model.bom import Bom, BomMetaData
     from cyclonedx.model.component import Component, ComponentType

@@ -161,6 +161,28 @@ def test_bare_command_is_export(project):
     assert result.returncode == 0 and (project.parent / ARCHIVE).is_file()
 
 
+def test_a_mistyped_command_is_a_usage_error_not_an_export(project, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    typo = run_cli("chekc", cwd=work)
+    assert typo.returncode == 2 and "unknown command 'chekc'; did you mean 'check'?" in typo.stderr
+    assert list(work.iterdir()) == [] and "Traceback" not in typo.stderr
+    code, data = cli_json("exprot", "--force", cwd=work)
+    assert code == 2 and "did you mean 'export'?" in data["error"]["message"]
+    project.rename(work / "chekc")  # an existing folder of that name is a project to export, as documented
+    exported = run_cli("chekc", cwd=work)
+    assert exported.returncode == 0 and (work / ARCHIVE).is_file(), exported.stderr
+
+
+def test_main_takes_its_arguments_and_returns_the_exit_code(project, capsys):
+    from packflow_export.__main__ import main
+
+    assert main(["check", str(project), "-q"]) == 0
+    assert capsys.readouterr().out.strip().endswith("ready for release")
+    assert main(["rules", "PF000"]) == 2 and "no rule 'PF000'" in capsys.readouterr().err
+    assert main(["--version"]) == 0
+
+
 def test_json_shape_of_an_export(project):
     code, report = cli_json("export", project, cwd=project.parent)
     assert code == 0

@@ -2,8 +2,9 @@
 why and fix, its default level) and whose results are the report's findings at the policy's levels.
 
 Locations: a finding's path is relative to the project folder (check, export, release: the PROJECTROOT base) or
-names a member (verify: the ARCHIVE base). A finding about the whole project is placed on its packflow.yaml, and
-one about a whole archive on the archive file, because code scanning shows only results with a location.
+names a member (verify: the ARCHIVE base; the archive's .sha256 beside it is named by its own absolute URI). A
+finding about the whole project is placed on its packflow.yaml, and one about a whole archive on the archive
+file, because code scanning shows only results with a location.
 """
 
 from __future__ import annotations
@@ -41,19 +42,21 @@ def driver() -> Document:
             "rules": [rule_descriptor(rule) for rule in registry().rules.values()]}
 
 
-def _location(finding: Finding, base: str, whole: Document) -> Document:
+def _location(finding: Finding, base: str, whole: Document, beside: dict[str, Document]) -> Document:
     if finding.path is None:
         return {"physicalLocation": {"artifactLocation": whole}}
-    physical: Document = {"artifactLocation": {"uri": quote(finding.path, safe="/"), "uriBaseId": base}}
+    artifact = beside.get(finding.path) or {"uri": quote(finding.path, safe="/"), "uriBaseId": base}
+    physical: Document = {"artifactLocation": artifact}
     if finding.line:
         physical["region"] = {"startLine": finding.line}
     return {"physicalLocation": physical}
 
 
-def result_of(finding: Finding, index: dict[str, int], base: str, whole: Document) -> Document:
+def result_of(finding: Finding, index: dict[str, int], base: str, whole: Document,
+              beside: dict[str, Document]) -> Document:
     message = finding.message if not finding.hint else f"{finding.message}\n{finding.hint}"
     result: Document = {"ruleId": finding.code, "level": LEVELS.get(finding.severity, "none"),
-                        "message": {"text": message}, "locations": [_location(finding, base, whole)]}
+                        "message": {"text": message}, "locations": [_location(finding, base, whole, beside)]}
     if finding.code in index:
         result["ruleIndex"] = index[finding.code]
     return result
@@ -64,9 +67,13 @@ def sarif_log(report: Report, *, folder: Optional[Path] = None, archive: Optiona
     """The SARIF log of one report: of a project folder, or of an archive's members."""
     tool = driver()
     index = {rule["id"]: position for position, rule in enumerate(tool["rules"])}
+    beside: dict[str, Document] = {}
     if archive is not None:
-        base, whole = "ARCHIVE", {"uri": Path(archive).resolve().as_uri()}
-        bases = {base: {"description": {"text": f"the members of {Path(archive).resolve()}"}}}
+        path = Path(archive).resolve()
+        base, whole = "ARCHIVE", {"uri": path.as_uri()}
+        bases = {base: {"description": {"text": f"the members of {path}"}}}
+        sidecar = path.with_name(path.name + ".sha256")
+        beside[sidecar.name] = {"uri": sidecar.as_uri()}
     else:
         root = Path(folder if folder is not None else report.subject)
         base, whole = "PROJECTROOT", {"uri": CONFIG, "uriBaseId": "PROJECTROOT"}
@@ -77,7 +84,7 @@ def sarif_log(report: Report, *, folder: Optional[Path] = None, archive: Optiona
     if notification is not None:
         invocation["toolExecutionNotifications"] = [{"level": "error", "message": {"text": notification}}]
     run = {"tool": {"driver": tool}, "originalUriBaseIds": bases, "invocations": [invocation],
-           "results": [result_of(finding, index, base, whole) for finding in report.findings]}
+           "results": [result_of(finding, index, base, whole, beside) for finding in report.findings]}
     return {"$schema": SCHEMA, "version": VERSION, "runs": [run]}
 
 
