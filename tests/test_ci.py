@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import BIN, COOKIECUTTER_JSON, WHEELHOUSE, bake, git, git_commit_all, load_yaml, run
+from helpers import BIN, COOKIECUTTER_JSON, WHEELHOUSE, bake, git, git_commit_all, load_yaml, run, valid_sarif
 
 CI_FILES = {"github": {".github/workflows/packflow.yml", ".github/dependabot.yml"}, "gitlab": {".gitlab-ci.yml"},
             "none": set()}
@@ -54,11 +54,16 @@ def test_github_workflow_pins_actions_and_limits_permissions(tmp_path):
     workflow = load_yaml(project / ".github/workflows/packflow.yml")
     text = (project / ".github/workflows/packflow.yml").read_text()
     uses = re.findall(r"uses: (\S+)@(\S+)\s+# (v\S+)", text)
-    assert {name for name, _, _ in uses} == {"actions/checkout", "actions/setup-python", "actions/attest-build-provenance"}
+    assert {name for name, _, _ in uses} == {"actions/checkout", "actions/setup-python", "actions/attest-build-provenance",
+                                             "github/codeql-action/upload-sarif"}
     assert all(re.fullmatch(r"[0-9a-f]{40}", sha) for _, sha, _ in uses)
     assert workflow["permissions"] == {"contents": "read"}
     assert workflow["jobs"]["release"]["permissions"] == {"contents": "write", "id-token": "write", "attestations": "write"}
     assert "permissions" not in workflow["jobs"]["test"]
+    assert workflow["jobs"]["code-scanning"]["permissions"] == {"contents": "read", "actions": "read",
+                                                                "security-events": "write"}
+    assert [job for job, spec in workflow["jobs"].items() if "security-events" in spec.get("permissions", {})] == [
+        "code-scanning"]
     checkouts = [step for job in workflow["jobs"].values() for step in job["steps"]
                  if step.get("uses", "").startswith("actions/checkout@")]
     assert checkouts and all(step["with"]["persist-credentials"] is False for step in checkouts)
@@ -119,6 +124,29 @@ def test_github_release_job_runs_with_the_github_environment(tmp_path, runner_ve
     env["GITHUB_REF_NAME"] = "v9.9.9"
     refused = run(["bash", "-e", "-c", steps["Release"]["run"]], project, env)
     assert refused.returncode == 1 and "tag 'v9.9.9' does not match packflow.yaml's version 0.1.0" in refused.stderr
+
+
+@pytest.mark.slow
+def test_github_code_scanning_job_writes_sarif_that_code_scanning_accepts(tmp_path, runner_venv, wheel, wheelhouse):
+    project = bake(tmp_path / "bake", ci="github")
+    workflow = load_yaml(project / ".github/workflows/packflow.yml")
+    steps = steps_by_name(workflow, "code-scanning")
+    upload = next(step for step in workflow["jobs"]["code-scanning"]["steps"] if "upload-sarif" in step.get("uses", ""))
+    assert upload["with"]["sarif_file"] == "packflow.sarif"
+    env = runner_environment(runner_venv, tmp_path / "home", GITHUB_ACTIONS="true", CI="true",
+                             GITHUB_REF="refs/heads/main", GITHUB_WORKSPACE=str(project), PACKFLOW_EXPORT=str(wheel))
+    installed = run(["bash", "-e", "-c", steps["Install"]["run"]], project, env)
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    scan = steps["Readiness check as SARIF"]["run"]
+    assert run(["bash", "-e", "-c", scan], project, env).returncode == 0
+    results = valid_sarif(json.loads((project / "packflow.sarif").read_text()))["results"]
+    assert {result["ruleId"] for result in results} == {"PF301", "PF504"}
+    (project / "requirements.txt").unlink()  # findings that block a release: shown, not a failed job
+    assert run(["bash", "-e", "-c", scan], project, env).returncode == 0
+    results = valid_sarif(json.loads((project / "packflow.sarif").read_text()))["results"]
+    assert {"ruleId": "PF101", "level": "error"}.items() <= next(r for r in results if r["ruleId"] == "PF101").items()
+    (project / "packflow.yaml").unlink()  # not a project: the check itself fails, and so does the job
+    assert run(["bash", "-e", "-c", scan], project, env).returncode != 0
 
 
 # GitLab CI ------------------------------------------------------------------------------------------------------------

