@@ -58,10 +58,12 @@ def _format_options(parser: argparse.ArgumentParser, formats: Sequence[str] = FO
 def _report_options(parser: argparse.ArgumentParser) -> None:
     _format_options(parser)
     parser.add_argument("--strict", action="store_true", help="warnings block too")
-    parser.add_argument("--policy", type=Path, metavar="FILE", help="readiness policy to use instead of the bundled one")
+    parser.add_argument("--policy", type=Path, metavar="FILE",
+                        help="readiness policy to use instead of the bundled one")
     parser.add_argument("--allow-secret", action="append", default=[], metavar="PATH",
                         help="accept this file although it looks like a secret (repeatable)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="list every finding (repeats are grouped otherwise)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="list every finding (repeats are grouped otherwise)")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only what blocks")
 
 
@@ -115,7 +117,8 @@ def _export_parser(parser: argparse.ArgumentParser) -> None:
 
 def _release_parser(parser: argparse.ArgumentParser) -> None:
     _project_argument(parser)
-    parser.add_argument("--tag", required=True, help='the tag being released, e.g. "$GITHUB_REF_NAME" or "$CI_COMMIT_TAG"')
+    parser.add_argument("--tag", required=True,
+                        help='the tag being released, e.g. "$GITHUB_REF_NAME" or "$CI_COMMIT_TAG"')
     _report_options(parser)
     _output_options(parser, Path("dist"), "the release files")
     _load_options(parser, always=True)

@@ -8,24 +8,31 @@ sys.exit or kills the process cannot hide where it failed.
 Usage: python -I _load_runner.py PROJECT_DIR RESULTS_FILE
 """
 
+from __future__ import annotations
+
 import json
 import os
 import sys
 import time
 import traceback
+from pathlib import Path
+from typing import IO, Any, Callable, Optional, TypeVar
+
+T = TypeVar("T")
 
 
-def record(results, **data):
+def record(results: IO[str], **data: Any) -> None:
     results.write(json.dumps(data, default=str) + "\n")
     results.flush()
     os.fsync(results.fileno())
 
 
-def failure(exc, project=None):
+def failure(exc: BaseException, project: Optional[Path] = None) -> dict[str, Any]:
     """What the parent needs to explain an exception: the root cause's type and message, the missing module or
     file, and the last place in the project's own code it passed through."""
-    info = {}
-    chain, cause = [], exc
+    info: dict[str, Any] = {}
+    chain: list[BaseException] = []
+    cause: Optional[BaseException] = exc
     while cause is not None and len(chain) < 20:
         chain.append(cause)
         if isinstance(cause, ModuleNotFoundError) and cause.name:
@@ -44,7 +51,7 @@ def failure(exc, project=None):
     return info
 
 
-def step(results, phase, work, project=None):
+def step(results: IO[str], phase: str, work: Callable[[], T], project: Optional[Path] = None) -> T:
     record(results, phase=phase, event="start")
     started = time.perf_counter()
     try:
@@ -61,21 +68,19 @@ def step(results, phase, work, project=None):
     return value
 
 
-def main(project_dir, results_path):
+def main(project_dir: str, results_path: str) -> int:
     with open(results_path, "a", encoding="utf-8") as results:
         try:
             run(project_dir, results)
-        except BaseException:
+        except BaseException:  # noqa: BLE001 - recorded by step(); the exit code says it failed
             return 1
     return 0
 
 
-def run(project_dir, results):
-    from pathlib import Path
-
+def run(project_dir: str, results: IO[str]) -> None:
     project = Path(project_dir).resolve()
 
-    def configure():
+    def configure() -> Any:
         import packflow
         from packflow.loaders.config import PackflowConfig, apply_env_vars
 
@@ -89,7 +94,7 @@ def run(project_dir, results):
 
     config = step(results, "configure", configure, project)
 
-    def import_backend():
+    def import_backend() -> Any:
         from packflow.loaders.local import LocalLoader
         from packflow.loaders.module import ModuleLoader
 
@@ -101,7 +106,7 @@ def run(project_dir, results):
 
     backend_class = step(results, "import", import_backend, project)
 
-    def initialize():
+    def initialize() -> Any:
         from packflow import InferenceBackend
 
         backend = backend_class(**config.backend_config) if isinstance(backend_class, type) else backend_class
@@ -115,7 +120,7 @@ def run(project_dir, results):
         record(results, phase="check_io", event="skipped", reason="the archive has no sample_inputs.json")
         return
 
-    def check_io():
+    def check_io() -> int:
         samples = json.loads(samples_path.read_text(encoding="utf-8"))
         outputs = backend.check_io(samples)
         return len(outputs)

@@ -19,8 +19,10 @@ import queue
 import stat
 import tempfile
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, NamedTuple, Optional
+from types import ModuleType
+from typing import IO, Callable, Iterable, Iterator, NamedTuple, Optional, Union
 
 from . import faults, zipformat
 from .errors import CannotWrite
@@ -48,9 +50,9 @@ class Entry(NamedTuple):
 
     name: str  # POSIX path inside the archive
     size: int
-    crc: Callable  # () -> CRC-32 of the content the checks read; may wait for them, or raise to stop the write
+    crc: Callable[[], int]  # the CRC-32 of the content the checks read; may wait for them, or raise to stop the write
     executable: bool
-    open: Callable  # () -> binary stream of the same content (it raises if the file changed)
+    open: Callable[[], IO[bytes]]  # a binary stream of the same content (it raises if the file changed)
 
 
 class Member(NamedTuple):
@@ -63,7 +65,7 @@ class ArchiveResult(NamedTuple):
     path: Path
     sha256: str
     size: int
-    members: list
+    members: list[Member]
     sidecar: Path
 
 
@@ -87,14 +89,14 @@ def clamp_epoch(epoch: int) -> int:
     return min(max(epoch, FIXED_DATE_EPOCH), LAST_DATE_EPOCH)
 
 
-def deflate_level(codec) -> int:
+def deflate_level(codec: ModuleType) -> int:
     """ISA-L's level 0, its fastest, and the only one whose output is the same from process to process: at levels
     1-3 the matches it picks vary with the memory layout (ASLR), measured as 5 of 20 runs differing. zlib: level 1,
     its fastest."""
     return 0 if codec.__name__.startswith("isal") else 1
 
 
-def small_file_codec(size: int):
+def small_file_codec(size: int) -> ModuleType:
     """The deflate for a file of this size. ISA-L's level 0 codes with fixed Huffman tables, which cost a small
     file a third of its ratio (a 512-byte source file: 0.71 against zlib's 0.47); below 8 KiB zlib's level 1
     builds its own tables, at about 13 µs a file."""
@@ -103,7 +105,7 @@ def small_file_codec(size: int):
     return zlib if size < SMALL_FILE_BYTES else zipformat.codec()
 
 
-def deflate_block(codec, data: bytes, final: bool) -> bytes:
+def deflate_block(codec: ModuleType, data: bytes, final: bool) -> bytes:
     """One block, compressed on its own and proven: it inflates back to exactly `data`. Blocks share no state,
     so the stream they form inflates to the whole file: this is the archive's read-back test, made where it is
     cheapest (in memory, on the compressing thread), with nothing read back from disk."""
@@ -115,7 +117,7 @@ def deflate_block(codec, data: bytes, final: bool) -> bytes:
     return output
 
 
-def plan_small(data: bytes, name: str) -> tuple:
+def plan_small(data: bytes, name: str) -> tuple[str, Optional[bytes]]:
     """(method, compressed bytes or None) for a file of one block: deflated when that saves at least 5%."""
     if not data or os.path.splitext(name)[1].lower() in STORED_SUFFIXES:
         return "stored", None
@@ -123,7 +125,7 @@ def plan_small(data: bytes, name: str) -> tuple:
     return ("deflated", output) if len(output) < STORE_RATIO * len(data) else ("stored", None)
 
 
-def choose_method(stream, name: str, size: int) -> str:
+def choose_method(stream: IO[bytes], name: str, size: int) -> str:
     """Store what will not shrink (by suffix, by the file itself when it is one block, or by a deflated sample of
     its start and middle), deflate the rest."""
     if size <= DEFLATE_BLOCK_BYTES:
@@ -149,24 +151,22 @@ class BlockDeflater:
     into one valid raw deflate stream whose bytes depend only on the content, never on the number of threads.
     """
 
-    def __init__(self, codec=None):
+    def __init__(self, codec: Optional[ModuleType] = None):
         self._codec = codec or zipformat.codec()
         self._buffer = bytearray()
-        self._pending: list = []
-        self._pool = None
+        self._pending: list[Future[bytes]] = []
+        self._pool: Optional[ThreadPoolExecutor] = None
 
     def _block(self, data: bytes, final: bool) -> bytes:
         return deflate_block(self._codec, data, final)
 
-    def compress(self, data) -> bytes:
+    def compress(self, data: Union[bytes, memoryview]) -> bytes:
         self._buffer += data
         output = []
         while len(self._buffer) > DEFLATE_BLOCK_BYTES:
             block = bytes(self._buffer[:DEFLATE_BLOCK_BYTES])
             del self._buffer[:DEFLATE_BLOCK_BYTES]
             if self._pool is None:
-                from concurrent.futures import ThreadPoolExecutor
-
                 self._pool = ThreadPoolExecutor(max_workers=DEFLATE_THREADS)
             self._pending.append(self._pool.submit(self._block, block, False))
             while self._pending and (self._pending[0].done() or len(self._pending) > DEFLATE_THREADS + 1):
@@ -194,10 +194,10 @@ class _Writer:
         self.offset = 0
         self.digest = hashlib.sha256()
         self._error: Optional[BaseException] = None
-        self._queues = [queue.Queue(maxsize=8), queue.Queue(maxsize=8)]
+        self._queues: list[queue.Queue[Optional[bytes]]] = [queue.Queue(maxsize=8), queue.Queue(maxsize=8)]
         self._threads = [threading.Thread(target=self._run, args=(q, work), daemon=True,
                                           name=f"packflow-export-{work.__name__.strip('_')}")
-                         for q, work in zip(self._queues, (self._write, self._hash))]
+                         for q, work in zip(self._queues, (self._write, self._hash), strict=True)]
         self._unsynced = 0
         self._batch = bytearray()
         for thread in self._threads:
@@ -227,7 +227,7 @@ class _Writer:
         for pending in self._queues:
             pending.put(data)
 
-    def _run(self, pending, work) -> None:
+    def _run(self, pending: queue.Queue[Optional[bytes]], work: Callable[[bytes], None]) -> None:
         while True:
             data = pending.get()
             if data is None:
@@ -235,7 +235,7 @@ class _Writer:
             if self._error is None:
                 try:
                     work(data)
-                except BaseException as exc:  # re-raised in the producing thread
+                except BaseException as exc:  # noqa: BLE001 - re-raised in the producing thread
                     self._error = exc
 
     def _write(self, data: bytes) -> None:
@@ -276,14 +276,15 @@ class _Writer:
             thread.join(timeout=10)
 
 
-def _read_source(source, entry: Entry, size: int) -> bytes:
+def _read_source(source: IO[bytes], entry: Entry, size: int) -> bytes:
     try:
         return source.read(size)
     except OSError as exc:
         raise SourceChanged(entry.name, f"could not be read: {exc.strerror or exc}") from None
 
 
-def _copy_member(entry: Entry, writer: _Writer, date: tuple, progress) -> tuple:
+def _copy_member(entry: Entry, writer: _Writer, date: tuple[int, int],
+                 progress: Optional[Callable[[int], None]]) -> tuple[str, bytes]:
     """Write one member; returns (method, its central directory record)."""
     codec = zipformat.codec()
     name = entry.name.encode("utf-8")
@@ -302,10 +303,10 @@ def _copy_member(entry: Entry, writer: _Writer, date: tuple, progress) -> tuple:
                 else:
                     flags |= zipformat.FLAG_DESCRIPTOR
                     writer.put(zipformat.local_header(name, flags, zipformat.DEFLATED, *date, 0, 0, 0, zip64))
-                    writer.put(output)
+                    writer.put(output or b"")  # deflated: plan_small gave the bytes
                 if progress:
                     progress(count)
-            compressed = len(output) if method == "deflated" else count
+            compressed = len(output or b"") if method == "deflated" else count
         else:
             method = choose_method(source, entry.name, entry.size)
             if method == "stored":  # the CRC goes in the header, before the data: the checks must have read the file
@@ -326,7 +327,8 @@ def _copy_member(entry: Entry, writer: _Writer, date: tuple, progress) -> tuple:
     return method, record
 
 
-def _stream_member(source, entry: Entry, method: str, writer: _Writer, codec, progress) -> tuple:
+def _stream_member(source: IO[bytes], entry: Entry, method: str, writer: _Writer, codec: ModuleType,
+                   progress: Optional[Callable[[int], None]]) -> tuple[int, int, int]:
     """Copy or deflate a file of several blocks, chunk by chunk: (CRC-32, bytes read, bytes written)."""
     deflater = BlockDeflater(codec) if method == "deflated" else None
     crc, count, written = 0, 0, 0
@@ -351,20 +353,20 @@ def _stream_member(source, entry: Entry, method: str, writer: _Writer, codec, pr
     return crc, count, written
 
 
-def _check_written(path: Path, members: list, comment: bytes) -> None:
+def _check_written(path: Path, members: list[Member], comment: bytes) -> None:
     """Parse the finished file's records back: the names and order written are the ones a reader finds."""
     with open(path, "rb") as handle:
         end = zipformat.read_end_record(handle, os.fstat(handle.fileno()).st_size)
         if end.entries != len(members) or end.comment != comment:
             raise RuntimeError("the written end record does not describe what was written")
-        for entry, member in zip(zipformat.iter_central_directory(handle, end, len(members)), members):
+        for entry, member in zip(zipformat.iter_central_directory(handle, end, len(members)), members, strict=False):
             header = zipformat.read_local_header(handle, entry.header_offset)
             if entry.name != member.name or header.raw_name != entry.raw_name or header.method != entry.method:
                 raise RuntimeError(f"the records of {member.name} do not read back as written")
 
 
 @contextlib.contextmanager
-def signals_held():
+def signals_held() -> Iterator[None]:
     """Hold SIGINT/SIGTERM for a few instructions; they are delivered when the block ends."""
     import signal
 
@@ -380,7 +382,7 @@ def signals_held():
 
 
 @contextlib.contextmanager
-def folder_lock(folder: Path):
+def folder_lock(folder: Path) -> Iterator[None]:
     """Serialise writers of one output folder: a lock on the folder itself, so no lock file is left behind."""
     try:
         import fcntl
@@ -388,7 +390,7 @@ def folder_lock(folder: Path):
         import msvcrt
 
         with open(folder / ".packflow-export.lock", "a+b") as handle:
-            msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)
+            msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)  # type: ignore[attr-defined,unused-ignore]
             yield
         return
     descriptor = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
@@ -408,14 +410,14 @@ def _fsync_folder(folder: Path) -> None:
             os.close(descriptor)
 
 
-def _temp_file(folder: Path, prefix: str, suffix: str) -> tuple:
+def _temp_file(folder: Path, prefix: str, suffix: str) -> tuple[int, Path]:
     """A new file with a random name (O_EXCL: never an existing file or a planted link), and its path."""
     with signals_held():  # an interrupt cannot land between creating the file and knowing its name
         descriptor, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
     return descriptor, Path(name)
 
 
-def write_archive(entries: list, target: Path, *, comment: bytes = b"", epoch: int = FIXED_DATE_EPOCH,
+def write_archive(entries: Iterable[Entry], target: Path, *, comment: bytes = b"", epoch: int = FIXED_DATE_EPOCH,
                   force: bool = False, progress: Optional[Callable[[int], None]] = None) -> ArchiveResult:
     """Write `entries` (sorted) to `target` and its `.sha256` sidecar, atomically.
 
@@ -430,7 +432,7 @@ def write_archive(entries: list, target: Path, *, comment: bytes = b"", epoch: i
         faults.point("locked")
         if os.path.lexists(target) and not force:
             raise CannotWrite(f"{target} already exists; a release is immutable (use --force to overwrite)")
-        temps: list = []
+        temps: list[Path] = []
         writer, descriptor, result = None, None, None
         try:
             descriptor, temp = _temp_file(folder, f".{target.name}.", ".partial")

@@ -14,9 +14,10 @@ EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 
-EXIT_CODES_HELP = """exit codes: 0 ready/written/verified; 1 blocked by findings (or a bad archive, or a refused release);
-2 usage error or not a Packflow project; 3 cannot write the output; 70 internal error (a bug: please report it);
-130 interrupted (143 on SIGTERM)."""
+EXIT_CODES_HELP = (
+    "exit codes: 0 ready/written/verified; 1 blocked by findings (or a bad archive, or a refused release);\n"
+    "2 usage error or not a Packflow project; 3 cannot write the output; 70 internal error (a bug: please report it);\n"
+    "130 interrupted (143 on SIGTERM).")
 
 
 class PackflowExportError(Exception):

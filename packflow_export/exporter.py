@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
-from typing import Callable, Optional
+from typing import IO, Callable, Iterator, Optional, Sequence
 
 from . import __version__, faults, naming, zipformat
 from .archive import ArchiveResult, Entry, Member, SourceChanged, choose_method, write_archive
 from .errors import CannotWrite, UsageError
-from .findings import Policy
+from .findings import Finding, Policy, Report
 from .model.context import ProjectContext
 from .model.gitinfo import GitRepo
 from .model.selection import SelectedFile, Selection
@@ -25,6 +26,7 @@ from .rules.contents import CHANGED
 from .rules.runner import Command, run_checks
 
 Progress = Callable[[int], Callable[[int], None]]  # (total bytes) -> (bytes done) -> None
+ScanResult = tuple[Sequence[Finding], Optional[int]]  # a file's findings, and its CRC-32 when it was read whole
 
 
 def source_date_epoch(git: Optional[GitRepo]) -> int:
@@ -153,7 +155,7 @@ class _Blocked(Exception):
 class _Scanner:
     """The content scan of the selected files, in order, on its own thread; each file's CRC-32 comes with it."""
 
-    def __init__(self, files: list, allowed: frozenset):
+    def __init__(self, files: list[SelectedFile], allowed: frozenset[str]):
         import threading
 
         from . import secrets
@@ -161,23 +163,23 @@ class _Scanner:
         self.files, self.allowed = files, frozenset(allowed)
         self.finder = secrets.finder_for(sum(item.size for item in files))
         self.codec = zipformat.codec()
-        self.results: dict = {}  # file index -> (findings, CRC-32 or None)
-        self.kept: dict = {}  # file index -> the content of a one-block file, handed to the writer: read once
-        self.findings: list = []
+        self.results: dict[int, ScanResult] = {}  # file index -> (findings, CRC-32 or None)
+        self.kept: dict[int, bytes] = {}  # file index -> the content of a one-block file, handed to the writer
+        self.findings: list[Finding] = []
         self.kept_bytes = 0
         self.ready = threading.Condition()
         self.stop = False
-        self.thread = None
+        self.thread: Optional[threading.Thread] = None
         self.error: Optional[BaseException] = None
 
-    def scan(self, item, index: Optional[int] = None) -> tuple:
+    def scan(self, item: SelectedFile, index: Optional[int] = None) -> ScanResult:
         """(the file's findings, its CRC-32 or None when it could not be read whole). A one-block file is read in
         one piece and, with an index, kept for the writer, which then packs exactly the bytes that were scanned."""
         from .rules.contents import scan_file
 
-        crcs = []
+        crcs: list[int] = []
 
-        def whole():
+        def whole() -> Iterator[bytes]:
             data = read_regular(item.path, item.identity, item.size + 1)
             if len(data) == item.size:
                 crcs.append(self.codec.crc32(data))
@@ -185,7 +187,7 @@ class _Scanner:
                     self.keep(index, data)
             yield data
 
-        def chunks():
+        def chunks() -> Iterator[memoryview]:
             crc, buffer = 0, bytearray(1 << 20)
             view = memoryview(buffer)
             with open_regular(item.path, item.identity) as stream:
@@ -210,9 +212,9 @@ class _Scanner:
         if self.thread is None and index not in self.results:
             self.results[index] = self.scan(self.files[index], index)
 
-    def opener(self, index: int, item) -> Callable:
+    def opener(self, index: int, item: SelectedFile) -> Callable[[], IO[bytes]]:
         """Open a file for the writer: the bytes the scan kept, else the file itself (the same one, or an error)."""
-        def open_item():
+        def open_item() -> IO[bytes]:
             self._scan_inline(index)
             with self.ready:
                 data = self.kept.pop(index, None)
@@ -227,13 +229,13 @@ class _Scanner:
             return _opener(item)()
         return open_item
 
-    def run_all(self) -> list:
+    def run_all(self) -> list[Finding]:
         return [finding for item in self.files for finding in self.scan(item)[0]]
 
     def start(self) -> None:
         import threading
 
-        def work():
+        def work() -> None:
             try:
                 for index, item in enumerate(self.files):
                     if self.stop:
@@ -242,7 +244,7 @@ class _Scanner:
                     with self.ready:
                         self.results[index] = result
                         self.ready.notify_all()
-            except BaseException as exc:  # re-raised in the writer's thread
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the writer's thread
                 with self.ready:
                     self.error = exc
                     self.ready.notify_all()
@@ -250,11 +252,11 @@ class _Scanner:
         self.thread = threading.Thread(target=work, name="packflow-export-scan", daemon=True)
         self.thread.start()
 
-    def entries(self, report):
+    def entries(self, report: Report) -> Iterator[Entry]:
         """The archive's entries; each one's CRC is the scan's, and asking for it waits for the scan of that file
         and stops the writer when the scan found something that blocks."""
-        def crc_of(index):
-            def crc():
+        def crc_of(index: int) -> Callable[[], int]:
+            def crc() -> int:
                 self._scan_inline(index)
                 with self.ready:
                     while index not in self.results and self.error is None:
@@ -271,7 +273,7 @@ class _Scanner:
         return (Entry(item.name, item.size, crc_of(index), item.executable, self.opener(index, item))
                 for index, item in enumerate(self.files))
 
-    def finish(self) -> list:
+    def finish(self) -> list[Finding]:
         """Every finding of the scan: the rest of the files are scanned too, so the report lists all of them."""
         if self.thread is not None:
             self.thread.join()
@@ -328,9 +330,9 @@ def _prove(ctx: ProjectContext, outcome: ExportResult, result: ArchiveResult) ->
     return outcome._replace(phases=verification.phases)
 
 
-def _opener(item: SelectedFile) -> Callable[[], object]:
+def _opener(item: SelectedFile) -> Callable[[], IO[bytes]]:
     """Open a selected file for the writer: the same file the checks read, or SourceChanged."""
-    def open_item():
+    def open_item() -> IO[bytes]:
         try:
             return open_regular(item.path, item.identity)
         except (FileChanged, Unreadable) as exc:

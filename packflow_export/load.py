@@ -99,7 +99,8 @@ def find_interpreter(python_version: Optional[str]) -> Interpreter:
 
 
 def _bin(environment: Path, name: str) -> Path:
-    return environment / ("Scripts" if sys.platform == "win32" else "bin") / (name + (".exe" if sys.platform == "win32" else ""))
+    windows = sys.platform == "win32"
+    return environment / ("Scripts" if windows else "bin") / (name + (".exe" if windows else ""))
 
 
 def environment_key(project: Path, requirement_files: Sequence[str], python: str, version: str, options: LoadOptions,

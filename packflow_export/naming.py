@@ -13,7 +13,7 @@ import re
 import sys
 import unicodedata
 from pathlib import Path, PurePosixPath
-from typing import Optional
+from typing import Any, Optional
 
 # The JSON Schema (packflow.schema.json) carries these same patterns; tests/test_naming.py compares them.
 NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
@@ -91,7 +91,10 @@ def normalize_version(text: str) -> Optional[str]:
     return "".join(parts)
 
 
-def version_key(text: str) -> tuple:
+VersionKey = tuple[int, tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]
+
+
+def version_key(text: str) -> VersionKey:
     """A sort key with PEP 440 ordering (local versions ignored); ValueError when the text is not PEP 440."""
     match = _PEP440.fullmatch(text.strip())
     if not match:
@@ -101,6 +104,7 @@ def version_key(text: str) -> tuple:
         release.pop()
     post = (1, int(match["post_n1"] or match["post_n2"] or 0)) if match["post"] else (0,)
     dev = (0, int(match["dev_n"] or 0)) if match["dev"] else (1,)
+    pre: tuple[int, ...]
     if match["pre"]:
         pre = (1, _PRE_ORDER[_PRE_LABELS[match["pre_l"].lower()]], int(match["pre_n"] or 0))
     elif not match["post"] and match["dev"]:
@@ -128,7 +132,7 @@ def python_version_problem(value: str) -> Optional[str]:
     return None
 
 
-def split_maintainers(text: str) -> list:
+def split_maintainers(text: str) -> list[str]:
     """The comma-separated maintainers answer as a list of addresses."""
     return [part.strip() for part in str(text).split(",") if part.strip()]
 
@@ -146,7 +150,8 @@ def backend_problem(value: str) -> Optional[str]:
         return f"{value!r} must be 'module:Class' with exactly one ':', e.g. 'inference:Backend'"
     for name in module.split(".") + [cls]:
         if not re.fullmatch(IDENTIFIER, name) or keyword.iskeyword(name):
-            return f"{name!r} in {value!r} is not a Python identifier; use letters, digits and '_', e.g. 'models.text:Scorer'"
+            return (f"{name!r} in {value!r} is not a Python identifier; use letters, digits and '_', "
+                    f"e.g. 'models.text:Scorer'")
     return None
 
 
@@ -166,8 +171,9 @@ def loader_problem(loader: str) -> Optional[str]:
     return None
 
 
-def backend_paths(module: str, loader: str) -> list:
-    """Where a loader finds the module, as POSIX paths in the project: local reads a/b.py; module also a/b/__init__.py."""
+def backend_paths(module: str, loader: str) -> list[str]:
+    """Where a loader finds the module, as POSIX paths in the project: local reads a/b.py; module a/b/__init__.py
+    too."""
     as_file = PurePosixPath(*module.split(".")).with_suffix(".py").as_posix()
     if loader == "local":
         return [as_file]
@@ -183,7 +189,7 @@ def archive_name(name: str, version: str) -> str:
     return f"{archive_stem(name)}-{version}.zip"
 
 
-def supported_packflow() -> dict:
+def supported_packflow() -> dict[str, Any]:
     """The Packflow versions this release is tested with: {"minimum": ..., "below": ..., "tested": [...]}."""
     return json.loads(COMPATIBILITY_FILE.read_text(encoding="utf-8"))["packflow"]
 

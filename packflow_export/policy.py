@@ -69,7 +69,8 @@ def _severity(severity: Any, source: str) -> MappingProxyType[str, str]:
     rules = registry().rules
     for code, level in severity.items():
         if code not in rules:
-            raise UsageError(f"{source}: severity: unknown rule code {code!r} (python -m packflow_export rules lists them)")
+            raise UsageError(f"{source}: severity: unknown rule code {code!r} (python -m packflow_export rules lists "
+                             f"them)")
         if level not in LEVELS:
             raise UsageError(f"{source}: severity: {code}: {level!r} must be one of {', '.join(LEVELS)}")
     return MappingProxyType(dict(severity))

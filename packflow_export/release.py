@@ -93,7 +93,7 @@ def bump_version(project: Path, new: str, date: Optional[str] = None) -> BumpRes
     if naming.version_key(new) <= naming.version_key(old):
         raise Refused(f"{new} is not greater than the current version {old}")
     start, end = config.spans["version"]
-    text = config.text
+    text = config.text or ""
     yaml_text = text[:start] + _quoted_like(text[start:end], new) + text[end:]
     updates: list[tuple[str, str, list[int]]] = [("packflow.yaml", yaml_text, [text.count("\n", 0, start) + 1])]
     card = project / "MODEL_CARD.md"
@@ -112,8 +112,8 @@ def bump_version(project: Path, new: str, date: Optional[str] = None) -> BumpRes
     files = " ".join(name for name, _, _ in updates)
     commands = (f"git add {files}", f'git commit -m "Release {new}"', f"git tag v{new}",
                 f"git push --atomic origin HEAD v{new}")
-    changed = tuple(ChangedFile(name, tuple(lines)) for name, _, lines in updates)
-    return BumpResult(Status.BUMPED, old, new, changed, commands)
+    changed_files = tuple(ChangedFile(name, tuple(lines)) for name, _, lines in updates)
+    return BumpResult(Status.BUMPED, old, new, changed_files, commands)
 
 
 def _write_all(project: Path, updates: list[tuple[str, str, list[int]]]) -> None:

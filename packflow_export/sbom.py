@@ -29,7 +29,7 @@ def build_sbom(config: ProjectConfig, requirements: Requirements, archive_name: 
     try:
         from cyclonedx.contrib.license.factories import LicenseFactory
     except ImportError:  # cyclonedx-python-lib before 11.x: the only location then, deprecated since
-        from cyclonedx.factory.license import LicenseFactory  # type: ignore[no-redef]
+        from cyclonedx.factory.license import LicenseFactory
     from cyclonedx.model import ExternalReference, ExternalReferenceType, HashAlgorithm, HashType, Property, XsUri
     from cyclonedx.model.bom import Bom, BomMetaData
     from cyclonedx.model.component import Component, ComponentType
@@ -40,7 +40,7 @@ def build_sbom(config: ProjectConfig, requirements: Requirements, archive_name: 
     from .model.requirements import normalized_name
 
     fields, extra = config.fields, config.extra
-    name, version = config.text_field("name"), config.text_field("version")
+    name, version = config.text_field("name") or "", config.text_field("version")
     licenses = [LicenseFactory().make_from_string(extra["license"])] if isinstance(extra.get("license"), str) else []
     maintainers = [OrganizationalContact(email=m) for m in fields.get("maintainers") or [] if isinstance(m, str)]
     organization = extra.get("organization")
@@ -60,7 +60,8 @@ def build_sbom(config: ProjectConfig, requirements: Requirements, archive_name: 
     for item in requirements.items:
         normal = normalized_name(item.name)
         purl = PackageURL(type="pypi", name=normal, version=item.version)
-        references = [ExternalReference(type=ExternalReferenceType.DISTRIBUTION, url=XsUri(item.url))] if item.url else []
+        references = ([ExternalReference(type=ExternalReferenceType.DISTRIBUTION, url=XsUri(item.url))]
+                      if item.url else [])
         properties = [Property(name="packflow:requirement", value=f"{item.path}:{item.line}")]
         if item.marker:
             properties.append(Property(name="packflow:marker", value=item.marker))

@@ -15,17 +15,19 @@ import fnmatch
 import re
 from functools import lru_cache
 from pathlib import PurePosixPath
-from typing import Callable, Iterable, NamedTuple, Optional
+from typing import Any, Callable, Iterable, Iterator, NamedTuple, Optional, Protocol, Union
 
 SAMPLE_BYTES = 8192
 CHUNK_BYTES = 1 << 20
 WINDOW = 4096  # context kept on each side of a candidate: longer than any match a rule can make
 MAX_HITS_PER_FILE = 1000
+Buffer = Union[bytes, bytearray]
+NameMatcher = Callable[[str], Optional["re.Match[str]"]]
 
 
 class NameRule(NamedTuple):
     rule: str
-    patterns: tuple  # fnmatch patterns, matched case-insensitively against the file name or the POSIX path
+    patterns: tuple[str, ...]  # fnmatch patterns, matched case-insensitively against the file name or the POSIX path
 
 
 NAME_RULES = (
@@ -43,13 +45,13 @@ NAME_ALLOWED = ("*.example", "*.sample", "*.template", "*.dist", "*.pub", ".env.
 
 
 @lru_cache(maxsize=None)
-def _name_matchers() -> tuple:
+def _name_matchers() -> tuple[NameMatcher, list[tuple[str, NameMatcher, NameMatcher]]]:
     """(allowed matcher, [(rule, base-name matcher, path matcher)]), compiled once: one regex per rule."""
-    def matcher(patterns):
+    def matcher(patterns: Iterable[str]) -> NameMatcher:
         return re.compile("|".join(fnmatch.translate(p) for p in patterns) or "(?!)").match
 
-    rules = [(rule.rule, matcher([p for p in rule.patterns if "/" not in p]), matcher([p for p in rule.patterns if "/" in p]))
-             for rule in NAME_RULES]
+    rules = [(rule.rule, matcher([p for p in rule.patterns if "/" not in p]),
+              matcher([p for p in rule.patterns if "/" in p])) for rule in NAME_RULES]
     return matcher(NAME_ALLOWED), rules
 
 
@@ -73,14 +75,14 @@ def name_rule(name: str) -> Optional[str]:
 
 class ContentRule(NamedTuple):
     rule: str
-    anchors: tuple
+    anchors: tuple[bytes, ...]
     ignore_case: bool
-    pattern: "re.Pattern[bytes]"
+    pattern: re.Pattern[bytes]
     group: int
-    locate: Callable  # (buffer, anchor position, anchor) -> start positions to try the pattern at
+    locate: Callable[[Buffer, int, bytes], Iterable[int]]  # (buffer, anchor position, anchor) -> starts to try
 
 
-def _at_anchor(buffer: bytes, position: int, anchor: bytes) -> Iterable[int]:
+def _at_anchor(buffer: Buffer, position: int, anchor: bytes) -> Iterator[int]:
     yield position
 
 
@@ -88,7 +90,7 @@ _SCHEME_TAIL = re.compile(rb"[a-z][a-z0-9+.-]{0,31}\Z")
 _ENV_PREFIX = re.compile(rb"[ \t]*(?:export[ \t]+)?[A-Za-z0-9_]{0,256}\Z")
 
 
-def _url_start(buffer: bytes, position: int, anchor: bytes) -> Iterable[int]:
+def _url_start(buffer: Buffer, position: int, anchor: bytes) -> Iterator[int]:
     """A URL's scheme ends at '://': the longest run of scheme characters (at most 32) before it."""
     low = max(0, position - 32)
     match = _SCHEME_TAIL.search(buffer, low, position)
@@ -99,27 +101,29 @@ def _url_start(buffer: bytes, position: int, anchor: bytes) -> Iterable[int]:
 _TOKEN_TAIL = re.compile(rb"[A-Za-z0-9_-]{1,210}\Z")
 
 
-def _openai_start(buffer: bytes, position: int, anchor: bytes) -> Iterable[int]:
+def _openai_start(buffer: Buffer, position: int, anchor: bytes) -> Iterator[int]:
     """OpenAI keys hold T3BlbkFJ after 'sk-': the key starts where the run of key characters before it does."""
     match = _TOKEN_TAIL.search(buffer, max(0, position - 210), position)
     if match and buffer.startswith(b"sk-", match.start()):
         yield match.start()
 
 
-def _env_line_start(buffer: bytes, position: int, anchor: bytes) -> Iterable[int]:
+def _env_line_start(buffer: Buffer, position: int, anchor: bytes) -> Iterator[int]:
     """`[export ]NAME=value` lines: the keyword is inside NAME, and only spaces, 'export' and NAME precede it."""
     line_start = buffer.rfind(b"\n", max(0, position - 300), position) + 1
     if line_start == 0 and position > 300:
         return  # the line is longer than any variable assignment this rule reads
     match = _ENV_PREFIX.match(buffer, line_start, position)
     if match:
-        yield position - len(re.match(rb"[A-Za-z0-9_]*", match.group()[::-1]).group())
+        name = re.match(rb"[A-Za-z0-9_]*", match.group()[::-1])
+        yield position - (len(name.group()) if name else 0)
 
 
 def _printable_except(excluded: bytes) -> bytes:
     """A regex class of printable ASCII (no space) without the given bytes, as ranges: matches hold printable
     bytes only, so a binary file can hide one only in a printable run (which the bytes.find finder relies on)."""
-    ranges, start = [], None
+    ranges: list[bytes] = []
+    start: Optional[int] = None
     for byte in range(0x21, 0x80):
         inside = byte < 0x7F and byte not in excluded
         if inside and start is None:
@@ -148,28 +152,34 @@ CONTENT_RULES = (
                 re.compile(rb"(?i)aws_?secret_?access_?key" + _QUOTE + rb"?[ \t]{0,32}[:=][ \t]{0,32}" + _QUOTE +
                            rb"?([A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])"), 1, _at_anchor),
     ContentRule("GitHub token", (b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_", b"github_pat_"), False,
-                re.compile(rb"\b((?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{82})\b"), 1, _at_anchor),
+                re.compile(rb"\b((?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{82})\b"), 1,
+                _at_anchor),
     ContentRule("GitLab token", (b"glpat-",), False, re.compile(rb"\b(glpat-[A-Za-z0-9_-]{20})\b"), 1, _at_anchor),
-    ContentRule("Slack token", (b"xox",), False, re.compile(rb"\b(xox[abposr]-[A-Za-z0-9-]{10,256})\b"), 1, _at_anchor),
+    ContentRule("Slack token", (b"xox",), False, re.compile(rb"\b(xox[abposr]-[A-Za-z0-9-]{10,256})\b"), 1,
+                _at_anchor),
     ContentRule("Stripe live key", (b"sk_live_", b"rk_live_"), False,
                 re.compile(rb"\b((?:sk|rk)_live_[A-Za-z0-9]{24,256})\b"), 1, _at_anchor),
     ContentRule("Google API key", (b"AIza",), False, re.compile(rb"\b(AIza[0-9A-Za-z_-]{35})\b"), 1, _at_anchor),
     ContentRule("OpenAI API key", (b"T3BlbkFJ",), False,
-                re.compile(rb"\b(sk-(?:proj-)?[A-Za-z0-9_-]{20,200}T3BlbkFJ[A-Za-z0-9_-]{20,200})\b"), 1, _openai_start),
+                re.compile(rb"\b(sk-(?:proj-)?[A-Za-z0-9_-]{20,200}T3BlbkFJ[A-Za-z0-9_-]{20,200})\b"), 1,
+                _openai_start),
     ContentRule("Hugging Face token", (b"hf_",), False, re.compile(rb"\b(hf_[A-Za-z0-9]{34,256})\b"), 1, _at_anchor),
     ContentRule("PyPI token", (b"pypi-AgEIcHlwaS5vcmc",), False,
                 re.compile(rb"\b(pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,1024})"), 1, _at_anchor),
     ContentRule("npm token", (b"npm_",), False, re.compile(rb"\b(npm_[A-Za-z0-9]{36})\b"), 1, _at_anchor),
     ContentRule("password in a URL", (b"://",), False,
-                re.compile(rb"\b[a-z][a-z0-9+.-]{0,31}://" + _URL_PART + rb"{1,256}:(" + _URL_PART + rb"{3,256})@" + _HOST),
+                re.compile(rb"\b[a-z][a-z0-9+.-]{0,31}://" + _URL_PART + rb"{1,256}:(" + _URL_PART + rb"{3,256})@"
+                           + _HOST),
                 1, _url_start),
     ContentRule("password or token assignment", _ASSIGNMENT_KEYWORDS, True,
                 re.compile(rb"(?i)(?:password|passwd|pwd|secret|api_?key|access_?token|auth_?token|private_?key)\b"
-                           + _QUOTE + rb"?[ \t]{0,32}[:=][ \t]{0,32}" + _QUOTE + rb"(" + _VALUE + rb"{8,256})" + _QUOTE), 1,
+                           + _QUOTE + rb"?[ \t]{0,32}[:=][ \t]{0,32}" + _QUOTE + rb"(" + _VALUE + rb"{8,256})"
+                           + _QUOTE), 1,
                 _at_anchor),
     ContentRule("password or token in an env line", _ENV_KEYWORDS, True,
                 re.compile(rb"(?i)[A-Z0-9_]{0,256}(?:PASSWORD|PASSWD|SECRET|API_KEY|APIKEY|TOKEN)[A-Z0-9_]{0,256}"
-                           rb"[ \t]{0,32}=[ \t]{0,32}(" + _ENV_FIRST + _ENV_REST + rb"{7,512})[ \t]{0,64}(?:\r?\n|\Z)"), 1,
+                           rb"[ \t]{0,32}=[ \t]{0,32}(" + _ENV_FIRST + _ENV_REST
+                           + rb"{7,512})[ \t]{0,64}(?:\r?\n|\Z)"), 1,
                 _env_line_start),
 )
 # The shortest text any content rule can match: a binary file can only hide a secret in a printable run this long.
@@ -184,7 +194,8 @@ CODE_SUFFIXES = frozenset({".py", ".pyi", ".pyx", ".ipynb", ".js", ".mjs", ".cjs
 EXPRESSION = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+|[A-Za-z_][A-Za-z0-9_.]*\(.*")
 
 PLACEHOLDER_WORDS = re.compile(
-    rb"(?i)example|sample|dummy|placeholder|changeme|change_me|your[_-]|xxxx|\*\*\*|redacted|fake|test|<|>|\$\{|\{\{|%\(|os\.environ|getenv")
+    rb"(?i)example|sample|dummy|placeholder|changeme|change_me|your[_-]|xxxx|\*\*\*|redacted|fake|test|<|>|\$\{|\{\{|%\("
+    rb"|os\.environ|getenv")
 
 
 def is_placeholder(value: bytes) -> bool:
@@ -198,13 +209,25 @@ def is_placeholder(value: bytes) -> bool:
 class Anchor(NamedTuple):
     text: bytes  # lower-case when ignore_case
     ignore_case: bool
-    rules: tuple  # indexes into CONTENT_RULES
+    rules: tuple[int, ...]  # indexes into CONTENT_RULES
+
+
+Candidates = list[tuple[int, int]]  # (position, anchor index), sorted
+
+
+class Finder(Protocol):
+    """Finds where anchors occur in buffer[low:high] (a match may run on to `limit`); `lowered` gives the buffer
+    lower-cased, computed once when a finder needs it."""
+
+    scans_binary_in_full: bool
+
+    def __call__(self, buffer: Buffer, low: int, high: int, limit: int, lowered: Callable[[], bytes]) -> Candidates: ...
 
 
 @lru_cache(maxsize=None)
-def anchors() -> tuple:
+def anchors() -> tuple[Anchor, ...]:
     """Every anchor once, with the rules it can start."""
-    table: dict = {}
+    table: dict[tuple[bytes, bool], list[int]] = {}
     for index, rule in enumerate(CONTENT_RULES):
         for text in rule.anchors:
             key = (text.lower() if rule.ignore_case else text, rule.ignore_case)
@@ -217,7 +240,7 @@ class PythonFinder:
 
     scans_binary_in_full = False
 
-    def __call__(self, buffer, low: int, high: int, limit: int, lowered: Callable) -> list:
+    def __call__(self, buffer: Buffer, low: int, high: int, limit: int, lowered: Callable[[], bytes]) -> Candidates:
         found = []
         for index, anchor in enumerate(anchors()):
             haystack = lowered() if anchor.ignore_case else buffer
@@ -235,7 +258,7 @@ class HyperscanFinder:
 
     scans_binary_in_full = True
 
-    def __init__(self):
+    def __init__(self) -> None:
         import hyperscan
 
         table = anchors()
@@ -247,16 +270,17 @@ class HyperscanFinder:
             ids=list(range(len(table))), elements=len(table),
             flags=[hyperscan.HS_FLAG_CASELESS if anchor.ignore_case else 0 for anchor in table])
 
-    def __call__(self, buffer, low: int, high: int, limit: int, lowered: Callable) -> list:
-        found = []
+    def __call__(self, buffer: Buffer, low: int, high: int, limit: int, lowered: Callable[[], bytes]) -> Candidates:
+        found: Candidates = []
         lengths, span = self._lengths, high - low
 
-        def on_match(index, start, end, flags, context):
+        def on_match(index: int, start: int, end: int, flags: int, context: Any) -> None:
             start = end - lengths[index]
             if start < span:
                 found.append((low + start, index))
 
-        self._database.scan(memoryview(buffer)[low:min(high + self._longest - 1, limit)], match_event_handler=on_match)
+        window: Any = memoryview(buffer)[low:min(high + self._longest - 1, limit)]  # hyperscan reads any buffer
+        self._database.scan(window, match_event_handler=on_match)
         found.sort()
         return found
 
@@ -265,14 +289,14 @@ FAST_FINDER_FROM_BYTES = 4 << 20  # below this much content, importing hyperscan
 
 
 @lru_cache(maxsize=None)
-def _hyperscan_finder():
+def _hyperscan_finder() -> Optional[HyperscanFinder]:
     try:
         return HyperscanFinder()
     except Exception:  # noqa: BLE001 - not installed, or no wheel for this platform: the same findings, slower
         return None
 
 
-def finder_for(total_bytes: int):
+def finder_for(total_bytes: int) -> Finder:
     """The anchor finder for a scan of this much content: the findings are the same whichever it is."""
     if total_bytes >= FAST_FINDER_FROM_BYTES:
         fast = _hyperscan_finder()
@@ -286,7 +310,7 @@ _PRINTABLE = bytes(1 if b in b"\t\n\r" or 0x20 <= b < 0x7F else 0 for b in range
 _RUN = b"\x01" * MIN_MATCH_BYTES
 
 
-def printable_runs(buffer, low: int, high: int, limit: int) -> Iterable[tuple]:
+def printable_runs(buffer: Buffer, low: int, high: int, limit: int) -> Iterator[tuple[int, int]]:
     """[start, end) of each run of MIN_MATCH_BYTES or more match-capable bytes overlapping [low, high)."""
     marks = buffer.translate(_PRINTABLE)
     position = marks.find(_RUN, low, min(high + MIN_MATCH_BYTES - 1, limit))
@@ -306,23 +330,23 @@ class Hit(NamedTuple):
 class Scanner:
     """A streaming content scan: feed() chunks, then finish() gives the hits, one per line (the first rule's)."""
 
-    def __init__(self, binary: bool = False, code: bool = False, finder=None):
+    def __init__(self, binary: bool = False, code: bool = False, finder: Optional[Finder] = None):
         self.binary, self.code = binary, code
-        self._finder = finder or PythonFinder()
+        self._finder: Finder = finder or PythonFinder()
         # One buffer for the whole scan, grown to at most a chunk plus the context kept from the chunk before:
         # a scan allocates nothing per chunk, and a small file costs a small buffer.
         self._store = bytearray()
         self._base = 0  # content offset of _store[0]
         self._line = 1  # line number at _store[0]
         self._done = 0  # candidates before this index were processed
-        self._hits: dict = {}  # line or offset -> (rule index, Hit)
+        self._hits: dict[int, tuple[int, Hit]] = {}  # line or offset -> (rule index, Hit)
         self._anchors = anchors()
 
     @property
     def _size(self) -> int:
         return len(self._store)
 
-    def feed(self, chunk) -> None:
+    def feed(self, chunk: Union[bytes, bytearray, memoryview]) -> None:
         self._store += chunk
         if len(self._store) > CHUNK_BYTES + 3 * WINDOW:
             self._slide()
@@ -337,7 +361,7 @@ class Scanner:
         self._base += keep
         self._done -= keep
 
-    def finish(self) -> list:
+    def finish(self) -> list[Hit]:
         self._process(self._size)
         hits = sorted(self._hits.values(), key=lambda item: item[1].offset)
         return [hit for _, hit in hits]
@@ -347,12 +371,13 @@ class Scanner:
         if high <= low:
             return
         self._done = high
-        cache = []
+        cache: list[bytes] = []
 
-        def lowered():
+        def lowered() -> bytes:
             if not cache:
                 cache.append(bytes(buffer[:self._size]).lower())
             return cache[0]
+        regions: Iterable[tuple[int, int]]
         if self.binary and not self._finder.scans_binary_in_full:
             regions = printable_runs(buffer, low, high, self._size)
         else:
@@ -375,14 +400,18 @@ class Scanner:
                     else:  # a match may start a little before the anchor that found it
                         line -= buffer.count(b"\n", match.start(), cursor)
                     cursor = match.start()
-                    key = match.start() + self._base if self.binary else line
-                    if key not in self._hits or self._hits[key][0] > rule_index:
-                        if len(self._hits) < MAX_HITS_PER_FILE or key in self._hits:
-                            hit = Hit(rule.rule, None if self.binary else line, self._base + match.start())
-                            self._hits[key] = (rule_index, hit)
+                    self._record(rule_index, rule, match.start(), line)
+
+    def _record(self, rule_index: int, rule: ContentRule, start: int, line: int) -> None:
+        """Keep one hit per line (text) or offset (binary): the first rule's, up to MAX_HITS_PER_FILE."""
+        key = start + self._base if self.binary else line
+        if key not in self._hits or self._hits[key][0] > rule_index:
+            if len(self._hits) < MAX_HITS_PER_FILE or key in self._hits:
+                self._hits[key] = (rule_index, Hit(rule.rule, None if self.binary else line, self._base + start))
 
 
-def _match_rule(rule: ContentRule, buffer, position: int, anchor: bytes, limit: int):
+def _match_rule(rule: ContentRule, buffer: Buffer, position: int, anchor: bytes,
+                limit: int) -> Optional[re.Match[bytes]]:
     """The rule's match starting from this anchor occurrence, unless its secret is a placeholder."""
     for start in rule.locate(buffer, position, anchor):
         match = rule.pattern.match(buffer, start, min(limit, start + WINDOW))
@@ -410,7 +439,8 @@ def is_code(name: str) -> bool:
     return PurePosixPath(name).suffix.lower() in CODE_SUFFIXES
 
 
-def scan_chunks(chunks: Iterable[bytes], name: str = "", finder=None) -> tuple:
+def scan_chunks(chunks: Iterable[Union[bytes, bytearray, memoryview]], name: str = "",
+                finder: Optional[Finder] = None) -> tuple[str, list[Hit]]:
     """Scan content given as chunks: (kind, hits). Its first 8 KiB decide the kind; the name, whether it is code."""
     code = is_code(name)
     chunks = iter(chunks)
@@ -432,7 +462,8 @@ def scan_chunks(chunks: Iterable[bytes], name: str = "", finder=None) -> tuple:
     return kind, scanner.finish()
 
 
-def _transcoded(decoder, first, rest: Iterable[bytes]) -> Iterable[bytes]:
+def _transcoded(decoder: codecs.IncrementalDecoder, first: bytearray,
+                rest: Iterable[Union[bytes, bytearray, memoryview]]) -> Iterator[bytes]:
     yield decoder.decode(bytes(first)).encode("utf-8")
     for chunk in rest:
         yield decoder.decode(chunk).encode("utf-8")

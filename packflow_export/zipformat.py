@@ -9,7 +9,8 @@ from __future__ import annotations
 import struct
 import time
 from functools import lru_cache
-from typing import NamedTuple, Optional
+from types import ModuleType
+from typing import IO, Iterator, NamedTuple, Optional
 
 LOCAL_SIGNATURE = b"PK\x03\x04"
 CENTRAL_SIGNATURE = b"PK\x01\x02"
@@ -32,13 +33,16 @@ MAX_COMMENT = 0xFFFF
 
 
 @lru_cache(maxsize=None)
-def codec():
+def codec() -> ModuleType:
     """The deflate implementation: ISA-L when installed (several times faster), else zlib. Same format either way."""
     try:
-        from isal import isal_zlib as implementation
+        from isal import isal_zlib
+
+        return isal_zlib
     except ImportError:
-        import zlib as implementation
-    return implementation
+        import zlib
+
+        return zlib
 
 
 class ZipFormatError(Exception):
@@ -82,7 +86,7 @@ class EndRecord(NamedTuple):
     zip64: bool
 
 
-def dos_date_time(epoch: int) -> tuple:
+def dos_date_time(epoch: int) -> tuple[int, int]:
     """(time, date) fields of a UTC epoch, as zip stores them (2-second resolution, 1980..2107)."""
     year, month, day, hour, minute, second = time.gmtime(epoch)[:6]
     return (hour << 11) | (minute << 5) | (second // 2), ((year - 1980) << 9) | (month << 5) | day
@@ -140,7 +144,7 @@ def end_records(entries: int, cd_offset: int, cd_size: int, comment: bytes) -> b
     return out + END.pack(END_SIGNATURE, 0, 0, entries, entries, cd_size, cd_offset, len(comment)) + comment
 
 
-def pread(handle, offset: int, size: int) -> bytes:
+def pread(handle: IO[bytes], offset: int, size: int) -> bytes:
     handle.seek(offset)
     data = handle.read(size)
     if len(data) != size:
@@ -148,7 +152,7 @@ def pread(handle, offset: int, size: int) -> bytes:
     return data
 
 
-def read_end_record(handle, file_size: int) -> EndRecord:
+def read_end_record(handle: IO[bytes], file_size: int) -> EndRecord:
     """Find and parse the end of central directory (and its ZIP64 form): where the central directory is."""
     tail_size = min(file_size, END.size + MAX_COMMENT)
     tail = pread(handle, file_size - tail_size, tail_size)
@@ -178,7 +182,7 @@ def read_end_record(handle, file_size: int) -> EndRecord:
     return EndRecord(entries, cd_size, cd_offset, end_offset, comment, False)
 
 
-def _zip64_values(extra: bytes, wanted: list) -> list:
+def _zip64_values(extra: bytes, wanted: list[int]) -> list[int]:
     """Replace 0xFFFFFFFF fields by the ZIP64 extra field's values, in APPNOTE order."""
     position = 0
     while position + 4 <= len(extra):
@@ -218,12 +222,12 @@ def decode_name(raw: bytes, flags: int) -> str:
         return raw.decode("cp437")
 
 
-def read_central_directory(handle, end: EndRecord, max_entries: int) -> list:
+def read_central_directory(handle: IO[bytes], end: EndRecord, max_entries: int) -> list[CentralEntry]:
     """Every central directory entry, in the order stored."""
     return list(iter_central_directory(handle, end, max_entries))
 
 
-def iter_central_directory(handle, end: EndRecord, max_entries: int):
+def iter_central_directory(handle: IO[bytes], end: EndRecord, max_entries: int) -> Iterator[CentralEntry]:
     """The central directory's entries one by one, in the order stored (ZipFormatError when they do not parse)."""
     if end.entries > max_entries:
         raise ZipFormatError(f"the archive declares {end.entries:,} entries, over the limit of {max_entries:,}")
@@ -250,7 +254,7 @@ def iter_central_directory(handle, end: EndRecord, max_entries: int):
         raise ZipFormatError("the central directory holds more bytes than its entries")
 
 
-def read_local_header(handle, offset: int) -> LocalHeader:
+def read_local_header(handle: IO[bytes], offset: int) -> LocalHeader:
     record = pread(handle, offset, LOCAL.size)
     (signature, _, flags, method, _, _, crc, compressed, size, name_length, extra_length) = LOCAL.unpack(record)
     if signature != LOCAL_SIGNATURE:
@@ -263,7 +267,7 @@ def read_local_header(handle, offset: int) -> LocalHeader:
                        offset + LOCAL.size + name_length + extra_length)
 
 
-def descriptor_size(handle, offset: int, zip64: bool) -> tuple:
+def descriptor_size(handle: IO[bytes], offset: int, zip64: bool) -> tuple[int, tuple[int, int, int]]:
     """(size of the data descriptor at offset, (crc, compressed, size) it holds)."""
     head = pread(handle, offset, 4)
     signed = head == DESCRIPTOR_SIGNATURE

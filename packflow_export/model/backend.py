@@ -209,14 +209,14 @@ def _joined_parts(node: ast.AST) -> Optional[list[ast.Constant]]:
 
 
 def path_literals(tree: ast.Module) -> Iterator[tuple[str, int]]:
-    """(relative path, line) of string literals that may name a file: 'model.joblib', Path(...) / 'weights' / 'x.bin'."""
+    """(relative path, line) of string literals that may name a file: 'model.joblib', Path(...) / 'w' / 'x.bin'."""
     docstrings = _docstrings(tree)
     joined: set[int] = set()
     for node in ast.walk(tree):
         parts = _joined_parts(node)
         if parts and len(parts) > 1:
             joined.update(id(part) for part in parts)
-            yield "/".join(part.value.strip("/") for part in parts), getattr(node, "lineno", 0)
+            yield "/".join(str(part.value).strip("/") for part in parts), getattr(node, "lineno", 0)
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in joined \
                 and id(node) not in docstrings:

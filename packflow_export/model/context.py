@@ -6,7 +6,7 @@ modules, the walk that selects what an archive holds, git).
 from __future__ import annotations
 
 from enum import Enum
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Callable, Iterable, Iterator, NamedTuple, Optional
 
@@ -152,8 +152,8 @@ class ProjectContext(Context):
     def scan_entries(self) -> list[ScanEntry]:
         if self.selection is None:
             return []
-        return [ScanEntry(item.name, item.size, lambda item=item: read_chunks(item.path, item.identity),
-                          lambda item=item: open_regular(item.path, item.identity)) for item in self.selection.files]
+        return [ScanEntry(item.name, item.size, partial(read_chunks, item.path, item.identity),
+                          partial(open_regular, item.path, item.identity)) for item in self.selection.files]
 
 
 class ArchiveContext(Context):
@@ -178,5 +178,5 @@ class ArchiveContext(Context):
         return list(self.archive.members)
 
     def scan_entries(self) -> list[ScanEntry]:
-        return [ScanEntry(name, size, lambda name=name: self.archive.member_chunks(name), None)
+        return [ScanEntry(name, size, partial(self.archive.member_chunks, name), None)
                 for name, size in self.archive.members.items()]

@@ -41,9 +41,10 @@ _SECTION = re.compile(r'\[\s*([A-Za-z0-9.-]+)(?:\s+"((?:[^"\\]|\\.)*)")?\s*\]')
 _KEY = re.compile(r"([A-Za-z][A-Za-z0-9-]*)\s*(?:=\s*(.*))?$")
 
 
-def config_keys(text: str) -> Optional[list]:
+def config_keys(text: str) -> Optional[list[tuple[str, str]]]:
     """(key, value) pairs of a git config file, keys as section[.subsection].key lower-cased; None if unreadable."""
-    pairs, section = [], None
+    pairs: list[tuple[str, str]] = []
+    section: Optional[str] = None
     lines = iter(text.splitlines())
     for line in lines:
         line = line.strip()
@@ -68,7 +69,7 @@ def config_keys(text: str) -> Optional[list]:
     return pairs
 
 
-def unsafe_setting(config_files: list) -> Optional[str]:
+def unsafe_setting(config_files: list[Path]) -> Optional[str]:
     """The first setting (with its file) that could make git run a program, or None when all are safe."""
     for path in config_files:
         try:
@@ -88,7 +89,7 @@ def unsafe_setting(config_files: list) -> Optional[str]:
     return None
 
 
-def find_git_dir(start: Path) -> Optional[tuple]:
+def find_git_dir(start: Path) -> Optional[tuple[Path, Path, Path]]:
     """(work tree root, git dir, common dir) of the repository holding `start`, found without running git."""
     for folder in (start, *start.parents):
         dot_git = folder / ".git"
@@ -114,7 +115,7 @@ def find_git_dir(start: Path) -> Optional[tuple]:
     return None
 
 
-def _environment() -> dict:
+def _environment() -> dict[str, str]:
     """The caller's environment without the GIT_* variables that would point git at another repository."""
     keep = ("GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_SYSTEM")
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") or k in keep}
@@ -127,10 +128,10 @@ class GitRepo:
 
     def __init__(self, project: Path, root: Path):
         self.project, self.root = project, root
-        self._answers: dict = {}
+        self._answers: dict[tuple[str, ...], Optional[str]] = {}
 
     @classmethod
-    def open(cls, project: Path) -> tuple:
+    def open(cls, project: Path) -> tuple[Optional[GitRepo], Optional[str]]:
         """(GitRepo, None), (None, why git facts are skipped), or (None, None) outside any repository."""
         return _open(Path(project).resolve())
 
@@ -148,10 +149,10 @@ class GitRepo:
         out = self.run("log", "-1", "--format=%ct", "HEAD")
         return int(out.strip()) if out and out.strip().isdigit() else None
 
-    def tags_at_head(self) -> list:
+    def tags_at_head(self) -> list[str]:
         return (self.run("tag", "--points-at", "HEAD") or "").split()
 
-    def changes(self) -> Optional[list]:
+    def changes(self) -> Optional[list[str]]:
         """Uncommitted changes under the project folder (porcelain lines), or None when git cannot tell."""
         out = self.run("status", "--porcelain", "--ignore-submodules=all", "--", ".")
         return None if out is None else [line for line in out.splitlines() if line.strip()]
@@ -161,7 +162,7 @@ class GitRepo:
         return self.run("check-ignore", "-q", "packflow.yaml") is not None
 
 
-def _open(project: Path) -> tuple:
+def _open(project: Path) -> tuple[Optional[GitRepo], Optional[str]]:
     found = find_git_dir(project)
     if found is None:
         return None, None
@@ -176,7 +177,7 @@ def _open(project: Path) -> tuple:
     return repo, None
 
 
-def _run(project: Path, args: tuple) -> Optional[str]:
+def _run(project: Path, args: tuple[str, ...]) -> Optional[str]:
     try:
         result = subprocess.run(["git", *OVERRIDES, "-C", str(project), *args], capture_output=True, text=True,
                                 timeout=20, env=_environment(), stdin=subprocess.DEVNULL, errors="replace")

@@ -129,7 +129,8 @@ def member_chunks(handle: IO[bytes], entry: zipformat.CentralEntry, data_offset:
                     raise CorruptMember(f"its deflate stream is broken ({exc})") from None
                 data = inflater.unconsumed_tail
                 if inflater.eof and (data or remaining or inflater.unused_data):
-                    raise CorruptMember("its deflate stream ends before its declared compressed size: hidden bytes follow")
+                    raise CorruptMember("its deflate stream ends before its declared compressed size: hidden bytes "
+                                        "follow")
             produced += len(piece)
             if produced > entry.file_size:
                 raise CorruptMember(f"it inflates to more than its declared {entry.file_size:,} bytes")

@@ -15,10 +15,13 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import NamedTuple, Optional
+from typing import TYPE_CHECKING, Callable, Iterable, NamedTuple, Optional, Union
 
 from ..naming import archive_stem
-from .views import identity_of
+from .views import Identity, identity_of
+
+if TYPE_CHECKING:
+    import pathspec
 
 # Never descended into, whatever the ignore files say: VCS, caches, dependencies, IDE and build output.
 EXCLUDED_DIRS = frozenset({
@@ -38,7 +41,7 @@ class SelectedFile(NamedTuple):
     path: str  # where the content is read (the target, for a link); a str: a project has many files
     size: int
     executable: bool
-    identity: tuple  # project.identity_of() at walk time: the content must still be this file when read
+    identity: Identity  # identity_of() at walk time: the content must still be this file when read
 
 
 class Link(NamedTuple):
@@ -53,19 +56,19 @@ class Selection:
     def __init__(self, project: Path, rules: "IgnoreRules"):
         self.project = project
         self.rules = rules
-        self.files: list = []
-        self.links: list = []  # Link
-        self.special: list = []  # (name, what it is): pipes, sockets, devices
-        self.unreadable: list = []  # (name, reason)
-        self.bad_names: list = []  # (name as shown, reason)
-        self.excluded: dict = {}  # excluded name (a folder ends with '/') -> why
+        self.files: list[SelectedFile] = []
+        self.links: list[Link] = []
+        self.special: list[tuple[str, str]] = []  # (name, what it is): pipes, sockets, devices
+        self.unreadable: list[tuple[str, str]] = []  # (name, reason)
+        self.bad_names: list[tuple[str, str]] = []  # (name as shown, reason)
+        self.excluded: dict[str, str] = {}  # excluded name (a folder ends with '/') -> why
 
     @property
     def total_size(self) -> int:
         return sum(f.size for f in self.files)
 
     @property
-    def names(self) -> set:
+    def names(self) -> set[str]:
         return {f.name for f in self.files}
 
     def why_excluded(self, name: str) -> Optional[str]:
@@ -82,7 +85,7 @@ class Selection:
         return None
 
 
-def archive_patterns(name: str) -> tuple:
+def archive_patterns(name: str) -> tuple[str, ...]:
     """This project's archives, their checksums, SBOMs and partial writes: never packed."""
     stem = archive_stem(name)
     return (f"{stem}-*.zip", f"{stem}-*.zip.sha256", f"{stem}-*.zip.cdx.json", f".{stem}-*.partial")
@@ -91,9 +94,9 @@ def archive_patterns(name: str) -> tuple:
 class IgnoreRules:
     """.gitignore and .packflowignore files, root and nested, with git's precedence (deeper and later win)."""
 
-    def __init__(self):
-        self._specs: list = []  # (folder prefix, kind rank, file name, lines, spec)
-        self.problems: list = []  # (ignore file, reason)
+    def __init__(self) -> None:
+        self._specs: list[tuple[str, int, str, list[str], pathspec.GitIgnoreSpec]] = []  # prefix, rank, file, lines
+        self.problems: list[tuple[str, str]] = []  # (ignore file, reason)
 
     def load(self, folder: Path, prefix: str) -> None:
         for rank, name in enumerate(IGNORE_FILES):
@@ -128,13 +131,13 @@ class IgnoreRules:
         return decision
 
 
-def _pattern_line(lines: list, index: Optional[int]) -> Optional[int]:
+def _pattern_line(lines: list[str], index: Optional[int]) -> Optional[int]:
     """The 1-based line of the index-th pattern (pathspec makes a pattern of every non-empty line)."""
     numbered = [number for number, line in enumerate(lines, 1) if line]
     return numbered[index] if index is not None and 0 <= index < len(numbered) else None
 
 
-def name_matcher(patterns):
+def name_matcher(patterns: Iterable[str]) -> Callable[[str], Optional[re.Match[str]]]:
     """One compiled regex for several fnmatch patterns."""
     return re.compile("|".join(fnmatch.translate(p) for p in patterns)).match
 
@@ -145,94 +148,112 @@ def is_environment(path: Path) -> bool:
 
 def select_files(project: Path, name: str, output: Optional[Path] = None) -> Selection:
     """Walk the project once (iteratively: depth is no limit), pruning excluded folders; files sorted by name."""
-    project = Path(project).resolve()
-    rules = IgnoreRules()
-    selection = Selection(project, rules)
-    excluded_dir_name = name_matcher(EXCLUDED_DIR_PATTERNS)
-    excluded_file_name = name_matcher(EXCLUDED_FILE_PATTERNS + archive_patterns(name))
-    output_resolved = Path(output).resolve() if output else None
-
-    def keep_file(rel: str, base: str, path: Path, info: os.stat_result) -> None:
-        if excluded_file_name(base):
-            selection.excluded[rel] = "built-in exclusion (caches, archives of this project)"
-            return
-        rule = rules.decide(rel, is_dir=False)
-        if rule:
-            selection.excluded[rel] = rule
-            return
-        if output_resolved is not None and Path(path) == output_resolved:
-            return
-        selection.files.append(SelectedFile(rel, str(path), info.st_size, bool(info.st_mode & 0o111), identity_of(info)))
-
-    def follow_link(entry: os.DirEntry, rel: str) -> None:
-        rule = rules.decide(rel, is_dir=False) or rules.decide(rel, is_dir=True)
-        if rule:
-            selection.excluded[rel] = rule
-            return
-        try:
-            target_text = os.readlink(entry.path)
-            target = Path(entry.path).resolve(strict=True)
-        except FileNotFoundError:
-            outcome = "annex" if "annex/objects/" in target_text.replace("\\", "/") else "dangling"
-            selection.links.append(Link(rel, None, outcome))
-            return
-        except (OSError, RuntimeError):
-            selection.links.append(Link(rel, None, "loop"))
-            return
-        if target != project and project not in target.parents:
-            selection.links.append(Link(rel, None, "outside"))
-            return
-        target_rel = target.relative_to(project).as_posix()
-        if target.is_dir():
-            selection.links.append(Link(rel, target_rel, "folder"))
-        elif target.is_file():
-            selection.links.append(Link(rel, target_rel, "copied"))
-            keep_file(rel, rel.rsplit("/", 1)[-1], target, target.stat())
-        else:
-            selection.special.append((rel, "a link to a pipe, socket or device"))
-
-    pending = [(project, "")]
+    walk = _Walk(Path(project).resolve(), name, output)
+    pending = [(walk.project, "")]
     while pending:
         folder, prefix = pending.pop()
-        rules.load(folder, prefix)
+        pending.extend(reversed(walk.folder(folder, prefix)))
+    walk.selection.files.sort(key=lambda f: f.name)
+    return walk.selection
+
+
+class _Walk:
+    """One walk of a project: what each entry is, and whether it goes in (and if not, why)."""
+
+    def __init__(self, project: Path, name: str, output: Optional[Path]):
+        self.project = project
+        self.rules = IgnoreRules()
+        self.selection = Selection(project, self.rules)
+        self.excluded_dir_name = name_matcher(EXCLUDED_DIR_PATTERNS)
+        self.excluded_file_name = name_matcher(EXCLUDED_FILE_PATTERNS + archive_patterns(name))
+        self.output = Path(output).resolve() if output else None
+
+    def folder(self, folder: Path, prefix: str) -> list[tuple[Path, str]]:
+        """Visit one folder's entries; the subfolders to walk next, in name order."""
+        self.rules.load(folder, prefix)
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError as exc:
-            selection.unreadable.append((prefix or "./", f"cannot be listed: {exc.strerror}"))
-            continue
-        subfolders = []
+            self.selection.unreadable.append((prefix or "./", f"cannot be listed: {exc.strerror}"))
+            return []
+        subfolders: list[tuple[Path, str]] = []
         for entry in entries:
             rel = prefix + entry.name
             try:
                 rel.encode("utf-8")
             except UnicodeEncodeError:
-                shown = os.fsencode(entry.path).decode("utf-8", "backslashreplace")[len(str(project)) + 1:]
-                selection.bad_names.append((shown, "is not valid UTF-8"))
+                shown = os.fsencode(entry.path).decode("utf-8", "backslashreplace")[len(str(self.project)) + 1:]
+                self.selection.bad_names.append((shown, "is not valid UTF-8"))
                 continue
             if entry.is_symlink():
-                follow_link(entry, rel)
-                continue
-            try:
-                info = entry.stat(follow_symlinks=False)
-            except OSError as exc:
-                selection.unreadable.append((rel, f"cannot be read: {exc.strerror}"))
-                continue
-            if stat.S_ISDIR(info.st_mode):
-                path = Path(entry.path)
-                if entry.name in EXCLUDED_DIRS or excluded_dir_name(entry.name):
-                    selection.excluded[rel + "/"] = "built-in exclusion (VCS, caches, environments, build output)"
-                elif is_environment(path):
-                    selection.excluded[rel + "/"] = "a Python environment (it holds pyvenv.cfg or conda-meta)"
-                else:
-                    rule = rules.decide(rel, is_dir=True)
-                    if rule:
-                        selection.excluded[rel + "/"] = rule
-                    else:
-                        subfolders.append((path, rel + "/"))
-            elif stat.S_ISREG(info.st_mode):
-                keep_file(rel, entry.name, entry.path, info)
+                self.link(entry, rel)
             else:
-                selection.special.append((rel, "not a regular file (a pipe, socket or device)"))
-        pending.extend(reversed(subfolders))
-    selection.files.sort(key=lambda f: f.name)
-    return selection
+                subfolders.extend(self.entry(entry, rel))
+        return subfolders
+
+    def entry(self, entry: os.DirEntry[str], rel: str) -> list[tuple[Path, str]]:
+        """A file is kept or left out; a folder is pruned or returned to be walked."""
+        try:
+            info = entry.stat(follow_symlinks=False)
+        except OSError as exc:
+            self.selection.unreadable.append((rel, f"cannot be read: {exc.strerror}"))
+            return []
+        if stat.S_ISREG(info.st_mode):
+            self.keep_file(rel, entry.name, entry.path, info)
+        elif not stat.S_ISDIR(info.st_mode):
+            self.selection.special.append((rel, "not a regular file (a pipe, socket or device)"))
+        else:
+            why = self.folder_excluded(Path(entry.path), rel)
+            if why is None:
+                return [(Path(entry.path), rel + "/")]
+            self.selection.excluded[rel + "/"] = why
+        return []
+
+    def folder_excluded(self, path: Path, rel: str) -> Optional[str]:
+        if path.name in EXCLUDED_DIRS or self.excluded_dir_name(path.name):
+            return "built-in exclusion (VCS, caches, environments, build output)"
+        if is_environment(path):
+            return "a Python environment (it holds pyvenv.cfg or conda-meta)"
+        return self.rules.decide(rel, is_dir=True)
+
+    def keep_file(self, rel: str, base: str, path: Union[str, Path], info: os.stat_result) -> None:
+        if self.excluded_file_name(base):
+            self.selection.excluded[rel] = "built-in exclusion (caches, archives of this project)"
+            return
+        rule = self.rules.decide(rel, is_dir=False)
+        if rule:
+            self.selection.excluded[rel] = rule
+            return
+        if self.output is not None and Path(path) == self.output:
+            return
+        self.selection.files.append(SelectedFile(rel, str(path), info.st_size, bool(info.st_mode & 0o111),
+                                                 identity_of(info)))
+
+    def link(self, entry: os.DirEntry[str], rel: str) -> None:
+        """A link to a file inside the project is packed as that file; any other link is recorded and left out."""
+        rule = self.rules.decide(rel, is_dir=False) or self.rules.decide(rel, is_dir=True)
+        if rule:
+            self.selection.excluded[rel] = rule
+            return
+        target_text = ""
+        try:
+            target_text = os.readlink(entry.path)
+            target = Path(entry.path).resolve(strict=True)
+        except FileNotFoundError:
+            outcome = "annex" if "annex/objects/" in target_text.replace("\\", "/") else "dangling"
+            self.selection.links.append(Link(rel, None, outcome))
+            return
+        except (OSError, RuntimeError):
+            self.selection.links.append(Link(rel, None, "loop"))
+            return
+        if target != self.project and self.project not in target.parents:
+            self.selection.links.append(Link(rel, None, "outside"))
+            return
+        target_rel = target.relative_to(self.project).as_posix()
+        if target.is_dir():
+            self.selection.links.append(Link(rel, target_rel, "folder"))
+        elif target.is_file():
+            self.selection.links.append(Link(rel, target_rel, "copied"))
+            self.keep_file(rel, rel.rsplit("/", 1)[-1], target, target.stat())
+        else:
+            self.selection.special.append((rel, "a link to a pipe, socket or device"))

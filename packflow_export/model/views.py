@@ -40,7 +40,7 @@ class FileChanged(Exception):
     """A file changed (or was replaced) between two reads of one run."""
 
 
-def open_regular(path: StrPath, identity: Optional[Identity] = None) -> IO[bytes]:
+def open_regular(path: StrPath, identity: Optional[Identity] = None) -> io.FileIO:
     """Open a regular file without following a final symlink or blocking on a FIFO; optionally insist on its identity.
 
     identity is (device, inode, size, mtime_ns, ctime_ns) as identity_of() gives; a mismatch raises FileChanged.

@@ -68,6 +68,8 @@ def sarif_log(report: Report, *, folder: Optional[Path] = None, archive: Optiona
     tool = driver()
     index = {rule["id"]: position for position, rule in enumerate(tool["rules"])}
     beside: dict[str, Document] = {}
+    whole: Document
+    bases: Document
     if archive is not None:
         path = Path(archive).resolve()
         base, whole = "ARCHIVE", {"uri": path.as_uri()}

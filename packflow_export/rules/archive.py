@@ -80,33 +80,46 @@ def check_entries(entries: list[zipformat.CentralEntry], max_total: int) -> Iter
         if name in seen:
             yield LAYOUT(f"{name} is listed twice", name)
         seen.add(name)
-        mode = entry.external_attr >> 16
-        if name.endswith("/"):
-            yield NOT_A_PLAIN_FILE(f"{name} is a folder entry", name)
-        elif entry.create_system == zipformat.UNIX and mode:
-            if stat.S_ISLNK(mode):
-                yield NOT_A_PLAIN_FILE(f"{name} is a symbolic link", name)
-            elif stat.S_IFMT(mode) and not stat.S_ISREG(mode):  # no type bits at all: a plain file (zipfile writes 0o600)
-                yield NOT_A_PLAIN_FILE(f"{name} is a device, pipe or socket (mode {mode:o})", name)
-            elif mode & 0o7000 or stat.S_IMODE(mode) not in PLAIN_MODES:
-                yield NOT_A_PLAIN_FILE(f"{name} has mode {stat.S_IMODE(mode):04o} (setuid, setgid, sticky or unusual "
-                                       f"permission bits)", name)
-        if entry.flags & zipformat.FLAG_ENCRYPTED:
-            yield NOT_A_PLAIN_FILE(f"{name} is encrypted", name)
-        if entry.method not in (zipformat.STORED, zipformat.DEFLATED):
-            yield NOT_A_PLAIN_FILE(f"{name} uses compression method {entry.method}; only stored and deflated are read",
-                                   name)
-        elif entry.method == zipformat.STORED and entry.compressed_size != entry.file_size:
-            yield CORRUPT(f"{name} is stored but its sizes differ ({entry.compressed_size:,} vs {entry.file_size:,})", name)
-        elif entry.method == zipformat.DEFLATED and entry.file_size > MAX_DEFLATE_RATIO * max(entry.compressed_size, 1):
-            yield TOO_BIG(f"{name} declares {entry.file_size:,} bytes from {entry.compressed_size:,}: more than deflate "
-                          f"can inflate", name)
+        yield from _member_kind(entry)
+        yield from _member_method(entry)
         total += entry.file_size
     if total > max_total:
         yield TOO_BIG(f"the members declare {total:,} bytes in all, over the {max_total:,}-byte limit", None)
 
 
-def check_layout(handle: IO[bytes], entries: list[zipformat.CentralEntry], end: zipformat.EndRecord) -> Iterator[Finding]:
+def _member_kind(entry: zipformat.CentralEntry) -> Iterator[Finding]:
+    """A folder, link, device, or a file with unusual permission bits, or encrypted: not a plain regular file."""
+    name, mode = entry.name, entry.external_attr >> 16
+    if name.endswith("/"):
+        yield NOT_A_PLAIN_FILE(f"{name} is a folder entry", name)
+    elif entry.create_system == zipformat.UNIX and mode:
+        if stat.S_ISLNK(mode):
+            yield NOT_A_PLAIN_FILE(f"{name} is a symbolic link", name)
+        elif stat.S_IFMT(mode) and not stat.S_ISREG(mode):  # no type bits: a plain file (zipfile writes 0o600)
+            yield NOT_A_PLAIN_FILE(f"{name} is a device, pipe or socket (mode {mode:o})", name)
+        elif mode & 0o7000 or stat.S_IMODE(mode) not in PLAIN_MODES:
+            yield NOT_A_PLAIN_FILE(f"{name} has mode {stat.S_IMODE(mode):04o} (setuid, setgid, sticky or unusual "
+                                   f"permission bits)", name)
+    if entry.flags & zipformat.FLAG_ENCRYPTED:
+        yield NOT_A_PLAIN_FILE(f"{name} is encrypted", name)
+
+
+def _member_method(entry: zipformat.CentralEntry) -> Iterator[Finding]:
+    """Stored or deflated only, with sizes a stored member and a deflate stream can have."""
+    name = entry.name
+    if entry.method not in (zipformat.STORED, zipformat.DEFLATED):
+        yield NOT_A_PLAIN_FILE(f"{name} uses compression method {entry.method}; only stored and deflated are read",
+                               name)
+    elif entry.method == zipformat.STORED and entry.compressed_size != entry.file_size:
+        yield CORRUPT(f"{name} is stored but its sizes differ ({entry.compressed_size:,} vs {entry.file_size:,})",
+                      name)
+    elif entry.method == zipformat.DEFLATED and entry.file_size > MAX_DEFLATE_RATIO * max(entry.compressed_size, 1):
+        yield TOO_BIG(f"{name} declares {entry.file_size:,} bytes from {entry.compressed_size:,}: more than deflate "
+                      f"can inflate", name)
+
+
+def check_layout(handle: IO[bytes], entries: list[zipformat.CentralEntry],
+                 end: zipformat.EndRecord) -> Iterator[Finding]:
     """Entries back to back from byte 0, each local header agreeing with its directory entry, then the directory."""
     expected = 0
     for entry in sorted(entries, key=lambda e: e.header_offset):

@@ -83,8 +83,8 @@ DATA_SUFFIXES = frozenset({
 def execute_fingerprint(function: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
     """A hash of a method's code that ignores its docstring, comments and formatting."""
     body = list(function.body)
-    if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
-            and isinstance(body[0].value.value, str):
+    first = body[0] if body else None
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
         body = body[1:]
     return hashlib.sha256("\n".join(ast.dump(statement) for statement in body).encode()).hexdigest()
 
@@ -100,16 +100,18 @@ def module_statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
             blocks = [node.body, node.orelse]
         elif isinstance(node, (ast.With, ast.AsyncWith)):
             blocks = [node.body]
-        elif isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
-            blocks = [node.body, *(handler.body for handler in node.handlers), node.orelse,  # type: ignore[attr-defined]
-                      node.finalbody]  # type: ignore[attr-defined]
+        elif isinstance(node, ast.Try) or type(node).__name__ == "TryStar":  # TryStar: `except*`, Python 3.11+
+            handlers: list[ast.ExceptHandler] = getattr(node, "handlers", [])
+            blocks = [getattr(node, "body", []), *(handler.body for handler in handlers), getattr(node, "orelse", []),
+                      getattr(node, "finalbody", [])]
         for block in reversed(blocks):
             stack.extend(reversed(block))
 
 
 def sdk_backend_names(statements: list[ast.stmt]) -> tuple[set[str], set[str]]:
     """(names bound to packflow's InferenceBackend, names bound to the packflow module), in this module's scope."""
-    direct, modules = set(), set()
+    direct: set[str] = set()
+    modules: set[str] = set()
     for node in statements:
         if isinstance(node, ast.ImportFrom) and node.module in SDK_MODULES and not node.level:
             direct.update(alias.asname or alias.name for alias in node.names if alias.name == "InferenceBackend")
@@ -292,8 +294,8 @@ def _data_files(module: ProjectModule, view: View, selection: Optional[Selection
             continue
         reported_literals.add(literal)
         if why:
-            yield DATA_FILE_LEFT_OUT(f"{module.path} reads {literal}, which the archive leaves out ({why})", module.path,
-                                     line)
+            yield DATA_FILE_LEFT_OUT(f"{module.path} reads {literal}, which the archive leaves out ({why})",
+                                     module.path, line)
         else:
             where = "the archive" if selection is None else "the project"
             yield DATA_FILE_LEFT_OUT(f"{module.path} reads {literal}, which is not in {where}", module.path, line)

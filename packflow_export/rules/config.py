@@ -96,7 +96,8 @@ PYTHON_VERSION_MISSING = define(
     fix='State it: python_version: "3.11".')
 DUPLICATE_KEY = define(
     "PF218", "error", "a key is given twice in packflow.yaml",
-    why="YAML keeps only the last value, silently: the archive would be named and loaded from a value you may not mean.",
+    why="YAML keeps only the last value, silently: the archive would be named and loaded from a value you may not "
+        "mean.",
     fix="Keep one line per key.")
 
 
@@ -170,8 +171,8 @@ def check_keys(config: ProjectConfig, data: dict[Any, Any]) -> Iterator[Finding]
         if key not in KNOWN_KEYS:
             guess = did_you_mean(str(key))
             message = f"unknown key {key!r}: Packflow refuses to load a packflow.yaml with it"
-            yield UNKNOWN_KEY(message + (f"; did you mean {guess!r}?" if guess else ""), CONFIG, config.line_of(str(key)),
-                              f"Did you mean {guess!r}?" if guess else None)
+            yield UNKNOWN_KEY(message + (f"; did you mean {guess!r}?" if guess else ""), CONFIG,
+                              config.line_of(str(key)), f"Did you mean {guess!r}?" if guess else None)
 
 
 def check_name(data: dict[Any, Any], text: dict[str, str], line: Optional[int]) -> Iterator[Finding]:
@@ -183,7 +184,8 @@ def check_name(data: dict[Any, Any], text: dict[str, str], line: Optional[int]) 
 
 def check_version(data: dict[Any, Any], text: dict[str, str], line: Optional[int]) -> Iterator[Finding]:
     if "version" not in data:
-        yield BAD_VERSION("version is missing (Packflow would silently use 0.1.0)", CONFIG, None, 'Add version: "0.1.0".')
+        yield BAD_VERSION("version is missing (Packflow would silently use 0.1.0)", CONFIG, None,
+                          'Add version: "0.1.0".')
     elif "version" in text:
         problem = naming.version_problem(text["version"])
         if problem:
@@ -240,7 +242,8 @@ def check_python_version(data: dict[Any, Any], text: dict[str, str], line: Optio
         if naming.python_version_problem(value):
             yield BAD_PYTHON_VERSION(f"python_version {naming.python_version_problem(value)}", CONFIG, line)
         elif tuple(map(int, value.split(".")[:2])) != sys.version_info[:2]:
-            yield PYTHON_VERSION_DIFFERS(f"python_version {value} differs from the running Python {running}", CONFIG, line)
+            yield PYTHON_VERSION_DIFFERS(f"python_version {value} differs from the running Python {running}", CONFIG,
+                                         line)
 
 
 def check_sections(config: ProjectConfig, data: dict[Any, Any]) -> Iterator[Finding]:
@@ -278,7 +281,8 @@ def check_policy_fields(config: ProjectConfig, policy: Policy) -> Iterator[Findi
         if license_id not in policy.allowed_licenses:
             shown = f"{license_id!r}" if license_id is not None else "none"
             yield LICENSE_NOT_ALLOWED(f"license {shown} is not allowed by the policy (allowed: "
-                                      f"{', '.join(policy.allowed_licenses)})", CONFIG, config.line_of("extra", "license"))
+                                      f"{', '.join(policy.allowed_licenses)})", CONFIG,
+                                      config.line_of("extra", "license"))
 
 
 PARSE_RULES = {ProblemKind.INVALID_YAML: INVALID_YAML, ProblemKind.DUPLICATE_KEY: DUPLICATE_KEY}

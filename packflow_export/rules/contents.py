@@ -6,12 +6,12 @@ the members verify finds, so export never writes an archive its own verify refus
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterable, Iterator, Optional
+from typing import IO, Callable, Iterable, Iterator, Optional, Sequence, Union
 
 from .. import secrets
 from ..findings import Finding, define
 from ..model.config import CONFIG
-from ..model.context import Context
+from ..model.context import Context, ScanEntry
 from ..model.records import CorruptMember
 from ..model.requirements import REQUIREMENTS
 from ..model.samples import SAMPLES
@@ -38,7 +38,8 @@ STAND_IN = define(
     why="The archive would hold a 130-byte pointer instead of the weights: the backend fails on load.",
     fix="Fetch the content first: git lfs pull (or git annex get).")
 BAD_NAME = define(
-    "PF805", "error", "a file name cannot travel in an archive (backslash, control character, not UTF-8, case twin, too long)",
+    "PF805", "error",
+    "a file name cannot travel in an archive (backslash, control character, not UTF-8, case twin, too long)",
     why="Other systems refuse or mangle such names on unpacking: two case twins become one file on Windows and "
         "macOS, a backslash becomes a folder.",
     fix="Rename the file.", integrity=True)
@@ -59,13 +60,14 @@ CHANGED = define(
 LFS_POINTER = b"version https://git-lfs.github.com/spec/v1\n"
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
 MAX_NAME_BYTES = 255
+ByteChunk = Union[bytes, bytearray, memoryview]
 
 
 def check_walk(selection: Selection) -> Iterator[Finding]:
     """What the walk met: links, special files, folders it could not list, names it could not use, ignore files."""
     messages = {"copied": "is a link: packed as a copy of {target}", "outside": "links outside the project: left out",
-                "dangling": "is a dangling link: left out", "folder": "links to a folder, which is not followed: left out",
-                "loop": "is a link that loops: left out"}
+                "dangling": "is a dangling link: left out",
+                "folder": "links to a folder, which is not followed: left out", "loop": "is a link that loops: left out"}
     for link in selection.links:
         if link.outcome == "annex":
             yield STAND_IN(f"{link.name} is a git-annex link whose content is not here", link.name, None,
@@ -135,7 +137,7 @@ def check_members_hold(members: Iterable[str], needed: list[str]) -> Iterator[Fi
                                     "Export the project again; packflow_export refuses to leave it out.")
 
 
-def scan_contents(entries: list, allowed: frozenset) -> Iterable[Finding]:
+def scan_contents(entries: Sequence[ScanEntry], allowed: frozenset[str]) -> Iterator[Finding]:
     """Secret names and content, and LFS pointers, over (name, size, open_chunks, reopen or None): open_chunks()
     yields the bytes, reopen() gives the file back seekable."""
     finder = secrets.finder_for(sum(entry[1] for entry in entries))
@@ -143,7 +145,8 @@ def scan_contents(entries: list, allowed: frozenset) -> Iterable[Finding]:
         yield from scan_file(name, open_chunks, allowed, finder, reopen)
 
 
-def scan_file(name: str, open_chunks: Callable, allowed: frozenset, finder, reopen: Optional[Callable] = None) -> list:
+def scan_file(name: str, open_chunks: Callable[[], Iterable[ByteChunk]], allowed: frozenset[str],  # noqa: C901 - #19
+              finder: secrets.Finder, reopen: Optional[Callable[[], IO[bytes]]] = None) -> list[Finding]:
     """One file's name and content: secrets (or their allowance), a stand-in for missing content, a changed file.
     A zip archive inside the project is looked into: reopen() gives it back seekable (else it is spooled)."""
     found = []
@@ -224,7 +227,8 @@ class _Spool:
             self.file.close()
 
 
-def _scan(open_chunks: Callable, name: str, finder, spool) -> tuple:
+def _scan(open_chunks: Callable[[], Iterable[ByteChunk]], name: str, finder: secrets.Finder,
+          spool: Optional[_Spool]) -> tuple[str, list[tuple[Optional[str], secrets.Hit]], bytes]:
     """(kind, [(inner name or None, hit)], the first KiB)."""
     head = []
 
@@ -239,7 +243,8 @@ def _scan(open_chunks: Callable, name: str, finder, spool) -> tuple:
     return kind, [(None, hit) for hit in hits], head[0] if head else b""
 
 
-def _scan_nested(handle, outer: str, finder, depth: int, findings: list) -> list:
+def _scan_nested(handle: IO[bytes], outer: str, finder: secrets.Finder, depth: int,
+                 findings: list[Finding]) -> list[tuple[str, secrets.Hit]]:
     """Hits inside a zip archive that is itself a file of the project: names, and the content of compressed
     members (stored ones were scanned with the file's own bytes). What cannot be read is reported as unscanned."""
     import zipfile
@@ -297,7 +302,7 @@ def _scan_nested(handle, outer: str, finder, depth: int, findings: list) -> list
     return hits
 
 
-def _prefixed(first: bytes, stream, limit: int):
+def _prefixed(first: bytes, stream: IO[bytes], limit: int) -> Iterator[bytes]:
     """A member's chunks after its first bytes, never more than its declared size."""
     yield first
     remaining = limit - len(first)

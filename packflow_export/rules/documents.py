@@ -87,7 +87,8 @@ def check_license(text: str, config: ProjectConfig, policy: Policy) -> Iterator[
     folded = " ".join(text.split()).lower()
     missing = [phrase for phrase in markers if " ".join(phrase.split()).lower() not in folded]
     if missing:
-        yield LICENSE_MISMATCH(f"LICENSE.txt does not read like {license_id} (missing {missing[0]!r})", "LICENSE.txt", 1)
+        yield LICENSE_MISMATCH(f"LICENSE.txt does not read like {license_id} (missing {missing[0]!r})",
+                               "LICENSE.txt", 1)
 
 
 def check_documents(ctx: Context) -> Iterator[Finding]:

@@ -113,8 +113,8 @@ def findings_of(records: Sequence[dict[str, Any]], code: Optional[int], tail: st
         if record is None:
             if code is None:
                 return [TIMED_OUT(f"{PHASE_WORDS.get(phase, phase)} did not finish within {timeout:g} s", None)]
-            return [PROCESS_ENDED(f"the process ended (exit {code}) while {PHASE_WORDS.get(phase, phase)}; last output: "
-                                  f"{_last_line(tail, ())}", None)]
+            return [PROCESS_ENDED(f"the process ended (exit {code}) while {PHASE_WORDS.get(phase, phase)}; last "
+                                  f"output: {_last_line(tail, ())}", None)]
         if not record["ok"]:
             return [_failure_finding(phase, record.get("error") or {}, project)]
     if code is None:
@@ -122,7 +122,8 @@ def findings_of(records: Sequence[dict[str, Any]], code: Optional[int], tail: st
     if not started or code != 0:
         return [PROCESS_ENDED(f"the runner ended (exit {code}) before loading anything: {_last_line(tail, ())}", None)]
     if any(r.get("event") == "skipped" and r.get("phase") == "check_io" for r in records):
-        return [NOTHING_RUN("loaded and initialized; no inputs were tried (the archive has no sample_inputs.json)", None)]
+        return [NOTHING_RUN("loaded and initialized; no inputs were tried (the archive has no sample_inputs.json)",
+                            None)]
     return []
 
 

@@ -46,7 +46,8 @@ BAD_INCLUDE = define(
     why="Only files inside the project travel with the archive.",
     fix="Include only files inside the project, or inline the requirements.")
 WEAK_SOURCE = define(
-    "PF408", "warning", "requirements.txt weakens where packages come from (http index, --trusted-host, --extra-index-url)",
+    "PF408", "warning",
+    "requirements.txt weakens where packages come from (http index, --trusted-host, --extra-index-url)",
     why="An http index can be tampered with in transit, --trusted-host disables TLS checks, and --extra-index-url "
         "lets any public package with an internal package's name win (dependency confusion).",
     fix="Use one https --index-url (a proxy that mirrors what you need); set `severity: {PF408: error}` in the "
