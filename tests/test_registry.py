@@ -143,3 +143,57 @@ def test_no_code_branches_on_rule_code_strings():
         for node in ast.walk(tree):
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and CODE_STRING.fullmatch(node.value):
                 assert id(node) in defined, f"{path.relative_to(REPO)}:{node.lineno}: {node.value!r} outside define()"
+
+
+# Files a maintainer touches: a readiness rule is its family module (and its test) -----------------------------------
+
+THROWAWAY_FAMILY = '''"""Contact: the model card says whom to ask about the model (PF99x), a family added by a fork."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from ..findings import Finding, define
+from ..model.context import Context
+from .check import Check
+
+NO_CONTACT = define(
+    "PF990", "warning", "MODEL_CARD.md names no contact",
+    why="Whoever runs the model needs someone to ask when it misbehaves.",
+    fix="Add a `## Contact` section to MODEL_CARD.md.")
+
+
+def check_contact(ctx: Context) -> Iterator[Finding]:
+    if "## Contact" not in ctx.view.read("MODEL_CARD.md", 1 << 20).decode("utf-8"):
+        yield NO_CONTACT("MODEL_CARD.md has no Contact section", "MODEL_CARD.md")
+
+
+RULES = (NO_CONTACT,)
+CHECKS = (Check("contact", check_contact, raises=RULES),)
+'''
+
+
+def test_a_new_rule_family_is_one_module_and_its_entry_in_the_family_list(tmp_path, default_bake):
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    copy = tmp_path / "fork"
+    shutil.copytree(PACKAGE, copy / "packflow_export", ignore=shutil.ignore_patterns("__pycache__"))
+    rules = copy / "packflow_export" / "rules"
+    (rules / "contact.py").write_text(THROWAWAY_FAMILY, encoding="utf-8")
+    source = (rules / "__init__.py").read_text(encoding="utf-8")
+    listed = source.replace("from . import archive,", "from . import contact, archive,", 1)
+    listed = listed.replace("FAMILIES: tuple[ModuleType, ...] = (", "FAMILIES: tuple[ModuleType, ...] = (contact, ", 1)
+    assert listed.count("contact") == 2
+    (rules / "__init__.py").write_text(listed, encoding="utf-8")
+    env = dict(os.environ, PYTHONPATH=str(copy))  # the fork's copy, not this repository's package
+    checked = subprocess.run([sys.executable, "-m", "packflow_export", "check", str(default_bake), "--json"],
+                             capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
+    report = json.loads(checked.stdout)
+    assert checked.returncode == 0 and "PF990" in {f["code"] for f in report["findings"]}, checked.stderr
+    explained = subprocess.run([sys.executable, "-m", "packflow_export", "rules", "PF990"], capture_output=True,
+                               text=True, env=env, timeout=60, cwd=tmp_path)
+    assert "Add a `## Contact` section" in explained.stdout
