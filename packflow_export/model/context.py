@@ -15,7 +15,7 @@ from .backend import project_modules
 from .config import ProjectConfig, load_config
 from .options import Phase, RunOptions
 from .requirements import Requirements, read_requirements
-from .views import ArchiveView, DirectoryView, Unreadable, View, open_regular, read_chunks
+from .views import ArchiveView, CorruptMember, DirectoryView, Unreadable, View, open_regular, read_chunks
 
 if TYPE_CHECKING:
     from ..findings import Policy
@@ -167,8 +167,6 @@ class ArchiveContext(Context):
         self.archive, self.policy_source, self.max_size = archive, policy_source or PolicySource(), max_size
 
     def _readable_chunks(self, name: str) -> Iterator[bytes]:
-        from .records import CorruptMember
-
         try:
             yield from self.archive.member_chunks(name)
         except CorruptMember as exc:

@@ -14,13 +14,10 @@ from typing import IO, Any, Iterator, Optional
 
 from .. import zipformat
 from ..errors import UsageError
+from .views import CorruptMember
 
 DEFAULT_MAX_ENTRIES = 1_000_000
 Provenance = dict[str, Any]
-
-
-class CorruptMember(Exception):
-    """A member's bytes do not inflate to what the directory declares."""
 
 
 def read_provenance(comment: bytes) -> Optional[Provenance]:

@@ -40,6 +40,10 @@ class FileChanged(Exception):
     """A file changed (or was replaced) between two reads of one run."""
 
 
+class CorruptMember(Exception):
+    """An archive member's bytes do not inflate to what its directory entry declares."""
+
+
 def open_regular(path: StrPath, identity: Optional[Identity] = None) -> io.FileIO:
     """Open a regular file without following a final symlink or blocking on a FIFO; optionally insist on its identity.
 

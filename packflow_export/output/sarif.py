@@ -23,7 +23,6 @@ from ..results import CheckResult, ExportResult, ReleaseResult, Result, VerifyRe
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 VERSION = "2.1.0"
 LEVELS = {"error": "error", "warning": "warning", "info": "note"}
-INFORMATION_URI = "https://pypi.org/project/packflow/"
 Document = dict[str, Any]
 
 
@@ -38,7 +37,6 @@ def driver() -> Document:
     from ..rules import registry
 
     return {"name": "packflow_export", "version": __version__, "semanticVersion": __version__,
-            "informationUri": INFORMATION_URI,
             "rules": [rule_descriptor(rule) for rule in registry().rules.values()]}
 
 

@@ -10,12 +10,15 @@ import hashlib
 import os
 import stat
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, TYPE_CHECKING, Iterator
 
-from .. import naming, zipformat
+from .. import naming
 from ..findings import Finding, define
 from ..model.context import Context
 from .check import Check, Need, Stage, archive_of
+
+if TYPE_CHECKING:
+    from .. import zipformat  # imported where used: a folder's check never reads zip records
 
 NOT_A_ZIP = define(
     "PF901", "error", "the file is not a complete zip archive",
@@ -89,6 +92,8 @@ def check_entries(entries: list[zipformat.CentralEntry], max_total: int) -> Iter
 
 def _member_kind(entry: zipformat.CentralEntry) -> Iterator[Finding]:
     """A folder, link, device, or a file with unusual permission bits, or encrypted: not a plain regular file."""
+    from .. import zipformat
+
     name, mode = entry.name, entry.external_attr >> 16
     if name.endswith("/"):
         yield NOT_A_PLAIN_FILE(f"{name} is a folder entry", name)
@@ -106,6 +111,8 @@ def _member_kind(entry: zipformat.CentralEntry) -> Iterator[Finding]:
 
 def _member_method(entry: zipformat.CentralEntry) -> Iterator[Finding]:
     """Stored or deflated only, with sizes a stored member and a deflate stream can have."""
+    from .. import zipformat
+
     name = entry.name
     if entry.method not in (zipformat.STORED, zipformat.DEFLATED):
         yield NOT_A_PLAIN_FILE(f"{name} uses compression method {entry.method}; only stored and deflated are read",
@@ -121,6 +128,8 @@ def _member_method(entry: zipformat.CentralEntry) -> Iterator[Finding]:
 def check_layout(handle: IO[bytes], entries: list[zipformat.CentralEntry],
                  end: zipformat.EndRecord) -> Iterator[Finding]:
     """Entries back to back from byte 0, each local header agreeing with its directory entry, then the directory."""
+    from .. import zipformat
+
     expected = 0
     for entry in sorted(entries, key=lambda e: e.header_offset):
         if entry.header_offset != expected:
@@ -156,6 +165,8 @@ def check_layout(handle: IO[bytes], entries: list[zipformat.CentralEntry],
 
 
 def _header_mismatch(entry: zipformat.CentralEntry, header: zipformat.LocalHeader) -> str:
+    from .. import zipformat
+
     if header.raw_name != entry.raw_name:
         return f"names {header.raw_name!r}"
     if header.method != entry.method:

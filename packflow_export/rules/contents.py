@@ -12,11 +12,10 @@ from .. import secrets
 from ..findings import Finding, define
 from ..model.config import CONFIG
 from ..model.context import Context, ScanEntry
-from ..model.records import CorruptMember
 from ..model.requirements import REQUIREMENTS
 from ..model.samples import SAMPLES
 from ..model.selection import Selection
-from ..model.views import FileChanged, Unreadable
+from ..model.views import CorruptMember, FileChanged, Unreadable
 from .archive import CORRUPT
 from .check import Check, Need, archive_of, folder_of
 from .files import UNREADABLE, unreadable
@@ -343,6 +342,9 @@ CHECKS = (
     Check("names", names, raises=(BAD_NAME,)),
     Check("required files", required, raises=(REQUIRED_LEFT_OUT,), needs=Need.FOLDER),
     Check("members hold", members_hold, raises=(REQUIRED_LEFT_OUT,), needs=Need.ARCHIVE),
-    Check("secrets", scan, raises=(SECRET, ALLOWED_SECRET, STAND_IN, UNSCANNED, CHANGED, CORRUPT, UNREADABLE),
-          needs=Need.STREAM),
+    Check("secrets", scan, raises=(SECRET, ALLOWED_SECRET, STAND_IN, UNSCANNED, CHANGED, UNREADABLE),
+          needs=Need.STREAM | Need.FOLDER),
+    # The same scan on an archive's members, which can also fail to read back intact.
+    Check("secrets in members", scan, raises=(SECRET, ALLOWED_SECRET, STAND_IN, UNSCANNED, CORRUPT, UNREADABLE),
+          needs=Need.STREAM | Need.ARCHIVE),
 )

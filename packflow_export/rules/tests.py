@@ -12,7 +12,6 @@ from typing import Iterator, Mapping, Optional
 
 from ..findings import Finding, define
 from ..model.context import Context
-from ..model.testsuite import pytest_command
 from .check import Check, Need, Stage, folder_of
 
 TESTS_FAIL = define(
@@ -32,6 +31,8 @@ NO_TESTS = define(
 def run_project_tests(project: Path, timeout: float, python: str = sys.executable,
                       env: Optional[Mapping[str, str]] = None) -> Iterator[Finding]:
     """Run the project's pytest suite and validate.py, each in a subprocess with a timeout."""
+    from ..model.testsuite import pytest_command
+
     env = dict(os.environ if env is None else env, PYTHONDONTWRITEBYTECODE="1")
     runs = [(TESTS_FAIL, "the tests", pytest_command(python))]
     if (project / "validate.py").is_file():
