@@ -359,7 +359,7 @@ def run_with_tty_stderr(args, env):
             seen += chunk
         elif process.poll() is not None:
             break
-    process.wait(timeout=120)
+    process.communicate(timeout=120)  # reads and closes stdout
     os.close(leader)
     return process.returncode, seen.decode(errors="replace")
 
