@@ -104,6 +104,7 @@ def _configs_in_run(ctx: Context, run: bytes, member: str) -> None:
             start = text.find("{", start + 1)
             continue
         check_config(ctx, config, member)
+        ctx.distributions.add("keras")
         if text.find("class_name", end) < 0:
             return
         start = text.find("{", end)

@@ -40,13 +40,14 @@ class PickleVM:
     """One pickle's symbolic machine; `run()` walks it to STOP and returns the value it would load."""
 
     def __init__(self, reader: Reader, ctx: Context, member: str, joblib: bool = False,
-                 keep_items: int = KEEP_ITEMS, persistent_ids: list[Any] | None = None) -> None:
+                 keep_items: int = KEEP_ITEMS, persistent_ids: list[Any] | None = None, torch: bool = False) -> None:
         self.r = reader
         self.ctx = ctx
         self.member = member
         self.joblib = joblib
         self.keep_items = keep_items
         self.persistent_ids = persistent_ids
+        self.torch = torch
         self.stack: list[Any] = []
         self.marks: list[int] = []
         self.memo: dict[int, Any] = {}
@@ -246,10 +247,14 @@ class PickleVM:
             self.refuse(IssueKind.BUILD, target, "modifies")
 
     def persistent(self, pid: Any) -> Any:
+        """PERSID/BINPERSID: only PyTorch's loaders resolve them: a storage, or (legacy) a module's class."""
         self.effects += 1
         if self.persistent_ids is not None and len(self.persistent_ids) < self.ctx.limits.max_retained:
             self.persistent_ids.append(pid)
-        return Opaque("a persistent id")
+        if self.torch and isinstance(pid, tuple) and len(pid) > 1 and pid[0] == "module" \
+                and isinstance(pid[1], Global):
+            return pid[1]
+        return Opaque("a tensor storage" if self.torch else "a persistent id")
 
     def extension(self, code: int) -> Any:
         if code <= 0:

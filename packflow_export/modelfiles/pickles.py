@@ -50,7 +50,8 @@ def scan_pickles(ctx: Context, reader: Reader, member: str, joblib: bool = True,
     index = 0
     while index == 0 or not reader.at_end():
         ctx.count_pickle()
-        vm = PickleVM(reader, ctx, _label(member, index), joblib=joblib and not torch_persistent)
+        vm = PickleVM(reader, ctx, _label(member, index), joblib=joblib and not torch_persistent,
+                      torch=torch_persistent)
         try:
             value = vm.run()
         except Malformed as error:
@@ -90,7 +91,7 @@ def _torch_legacy(ctx: Context, reader: Reader, member: str) -> None:
     try:
         _run(ctx, reader, f"{member}, protocol" if member else "protocol")
         _run(ctx, reader, f"{member}, sys info" if member else "sys info")
-        _run(ctx, reader, member or "main pickle", persistent_ids=persistent_ids)
+        _run(ctx, reader, member, persistent_ids=persistent_ids, torch=True)
         keys = _run(ctx, reader, f"{member}, storage keys" if member else "storage keys",
                     keep_items=ctx.limits.max_retained)
         sizes = _storage_sizes(persistent_ids)
