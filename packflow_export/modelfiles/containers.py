@@ -101,7 +101,10 @@ class Inflating(io.RawIOBase):
             data = b"" if not self._d.needs_input and not self._d.eof else self._more_input()
             if self._done:
                 break
-            out = self._d.decompress(data, size)
+            try:
+                out = self._d.decompress(data, size)
+            except (RuntimeError, OSError) as error:   # lz4.frame reports corrupt input as RuntimeError
+                raise ValueError(f"the compressed stream is corrupt ({error})") from None
             if out:
                 self._ctx.decompressed += len(out)
                 if self._ctx.decompressed > self._ctx.limits.max_decompressed:
