@@ -346,7 +346,6 @@ def _(path: Path) -> None:
 # -- safetensors, ONNX, Keras, JSON ---------------------------------------------------------------------------------
 @artifact("model.safetensors", "safetensors", [])
 def _(path: Path) -> None:
-    import torch
     from safetensors.torch import save_file
     save_file({k: v.contiguous() for k, v in _net().state_dict().items() if v.dtype.is_floating_point}, str(path))
 
@@ -423,8 +422,11 @@ def make_big(out: Path) -> None:
     from sklearn.ensemble import RandomForestClassifier
 
     out.mkdir(parents=True, exist_ok=True)
-    x, y = _data(20000, 20, 3)
-    forest = RandomForestClassifier(n_estimators=60, random_state=0, n_jobs=1).fit(x, y)
+    import numpy as np
+
+    x, _ = _data(20000, 20, 3)
+    y = np.random.default_rng(4).integers(0, 2, len(x))     # noise labels: fully grown trees, ~3 MB each
+    forest = RandomForestClassifier(n_estimators=32, random_state=0, n_jobs=2).fit(x, y)
     _joblib(forest, out / "forest_big.joblib")
     state = {f"layer{i}.weight": torch.zeros(256, 1024) for i in range(1024)}
     torch.save(state, out / "checkpoint_big.pt")
@@ -481,12 +483,14 @@ def _sweep_objects() -> dict[str, Any]:
     layers = [torch.nn.Conv2d(1, 2, 3), torch.nn.LSTM(3, 4), torch.nn.GRU(3, 4), torch.nn.Embedding(5, 3),
               torch.nn.LayerNorm(3), torch.nn.MultiheadAttention(4, 2), torch.nn.TransformerEncoderLayer(4, 2, 8),
               torch.nn.GELU(), torch.nn.Sigmoid(), torch.nn.Softmax(dim=1), torch.nn.MaxPool2d(2),
-              torch.nn.Flatten(), torch.nn.ModuleList([torch.nn.Tanh()]), torch.nn.ModuleDict({"a": torch.nn.Identity()})]
+              torch.nn.Flatten(), torch.nn.ModuleList([torch.nn.Tanh()]),
+              torch.nn.ModuleDict({"a": torch.nn.Identity()})]
     objects["torch layers"] = layers
     net = _net()
     objects["torch optimizers"] = [torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9).state_dict(),
                                    torch.optim.AdamW(net.parameters()).state_dict()]
-    objects["torch scheduler"] = torch.optim.lr_scheduler.StepLR(torch.optim.SGD(net.parameters(), lr=0.1), 2).state_dict()
+    scheduler = torch.optim.lr_scheduler.StepLR(torch.optim.SGD(net.parameters(), lr=0.1), 2)
+    objects["torch scheduler"] = scheduler.state_dict()
     objects["torch tensors"] = {"sparse": torch.eye(3).to_sparse(), "int8": torch.ones(2, dtype=torch.int8),
                                 "param": torch.nn.Parameter(torch.ones(2)), "size": torch.Size([2, 3]),
                                 "device": torch.device("cpu"), "dtype": torch.float16}

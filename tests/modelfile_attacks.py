@@ -277,6 +277,15 @@ def attacks() -> dict[str, Attack]:
         "operator_methodcaller.pkl": Attack(_operator("methodcaller"), "operator.methodcaller"),
         "functools_partial.pkl": Attack(pickle_of(call(call(glob("functools", "partial"), glob("os", "system"),
                                                             text(ECHO)))), "functools.partial"),
+    }
+    found.update(_more_attacks())
+    found.update(_container_attacks())
+    found.update(_zip_bomb_free_wrappers())
+    return found
+
+
+def _more_attacks() -> dict[str, Attack]:
+    return {
         "nested_pickle_loads.pkl": Attack(_nested(("pickle", "loads"), PAYLOAD), "pickle.loads"),
         "nested_torch_load.pkl": Attack(_nested(("torch.storage", "_load_from_bytes"), torch_zip(PAYLOAD)),
                                         "torch.storage._load_from_bytes"),
@@ -318,6 +327,11 @@ def attacks() -> dict[str, Attack]:
         "second_pickle.pkl": Attack(_benign() + PAYLOAD, "os.system"),
         "registry_mutation.pkl": Attack(_registry_mutation(), "torch.serialization._package_registry"),
         "ext_opcode.pkl": Attack(ext_pickle(), "extension code"),
+    }
+
+
+def _container_attacks() -> dict[str, Attack]:
+    return {
         "model.pkl.gz": Attack(gzip.compress(PAYLOAD), "os.system"),
         "torch_zip.pt": Attack(torch_zip(PAYLOAD), "os.system"),
         "torch_zip_bad_crc.pt": Attack(torch_zip(PAYLOAD, crc_of=_benign(2)), "os.system"),
@@ -336,8 +350,6 @@ def attacks() -> dict[str, Attack]:
         "joblib_object_array.joblib": Attack(_joblib_object_array(), "os.system"),
         "joblib_after_array.joblib": Attack(_joblib_after_array(), "os.system"),
     }
-    found.update(_zip_bomb_free_wrappers())
-    return found
 
 
 ATTACKS = attacks()

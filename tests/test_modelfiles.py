@@ -166,13 +166,13 @@ def test_scanning_imports_and_runs_nothing():
 import io, sys
 from modelfile_attacks import ATTACKS
 from packflow_export.modelfiles import scan_model_file
+before = set(sys.modules)
 for name, attack in ATTACKS.items():   # first pass: the scanner's own lazy imports (yaml, encodings, lz4)
     scan_model_file(name, lambda data=attack.data: io.BytesIO(data))
 events = []
 def hook(event, args):
     if event in ("pickle.find_class", "os.system", "subprocess.Popen", "exec", "os.exec", "os.posix_spawn"):
         events.append(event)
-before = set(sys.modules)
 sys.addaudithook(hook)
 for name, attack in ATTACKS.items():
     scan_model_file(name, lambda data=attack.data: io.BytesIO(data))

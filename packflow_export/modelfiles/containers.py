@@ -22,9 +22,14 @@ SPOOL_MEMORY = 64 << 20
 
 
 class _Decompressor(Protocol):
-    needs_input: bool
-    eof: bool
-    unused_data: bytes
+    @property
+    def needs_input(self) -> bool: ...
+
+    @property
+    def eof(self) -> bool: ...
+
+    @property
+    def unused_data(self) -> bytes: ...
 
     def decompress(self, data: bytes, max_length: int = ...) -> bytes: ...
 

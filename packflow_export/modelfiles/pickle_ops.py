@@ -93,6 +93,10 @@ def _utf8(data: bytes) -> str:
         raise Malformed("a string that is not UTF-8") from None
 
 
+def _latin(data: bytes) -> str:
+    return data.decode("latin-1")
+
+
 def _texts(vm: PickleVM) -> dict[str, Handler]:
     stack = vm.stack
     r = vm.r
@@ -105,7 +109,7 @@ def _texts(vm: PickleVM) -> dict[str, Handler]:
             stack.append(vm.text(size, decode))
         return load
 
-    def blob(width: int, kind: type = bytes) -> Handler:
+    def blob(width: int, kind: Callable[[bytes], Any] = bytes) -> Handler:
         def load() -> None:
             stack.append(vm.blob(_int(r.read(width)), kind))
         return load
@@ -114,11 +118,10 @@ def _texts(vm: PickleVM) -> dict[str, Handler]:
         line = r.readline(MAX_LINE)
         stack.append(Skipped(MAX_LINE, True) if line is None else line.decode("raw-unicode-escape"))
 
-    latin = (lambda data: data.decode("latin-1"))
     return {
         "S": lambda: stack.append(_quoted(r.readline(MAX_LINE))),
-        "T": sized(4, latin, signed=True),
-        "U": sized(1, latin),
+        "T": sized(4, _latin, signed=True),
+        "U": sized(1, _latin),
         "V": unicode_line,
         "X": sized(4, _utf8),
         "\x8c": sized(1, _utf8),
@@ -128,6 +131,22 @@ def _texts(vm: PickleVM) -> dict[str, Handler]:
         "\x8e": blob(8),
         "\x96": blob(8, bytearray),
     }
+
+
+def _add(vm: PickleVM, target: Any, items: list[Any], pairs: bool) -> None:
+    """APPEND(S)/SETITEM(S)/ADDITEMS: into a container built here, else a method call on the target."""
+    if pairs and len(items) % 2:
+        raise Malformed("odd number of items for SETITEMS")
+    if isinstance(target, Container):
+        if pairs:
+            for index in range(0, len(items), 2):
+                vm.keep_pair(target, items[index], items[index + 1])
+        else:
+            for item in items:
+                vm.keep(target, item)
+        return
+    for index in range(0, len(items), 2 if pairs else 1):
+        vm.mutate(target, items[index] if pairs else None)
 
 
 def _containers(vm: PickleVM) -> dict[str, Handler]:
@@ -147,33 +166,19 @@ def _containers(vm: PickleVM) -> dict[str, Handler]:
             vm.keep_pair(container, items[index], items[index + 1])
         return container
 
-    def add(target: Any, items: list[Any], pairs: bool) -> None:
-        if pairs and len(items) % 2:
-            raise Malformed("odd number of items for SETITEMS")
-        if isinstance(target, Container):
-            if pairs:
-                for index in range(0, len(items), 2):
-                    vm.keep_pair(target, items[index], items[index + 1])
-            else:
-                for item in items:
-                    vm.keep(target, item)
-            return
-        for index in range(0, len(items), 2 if pairs else 1):
-            vm.mutate(target, items[index] if pairs else None)
-
     def append() -> None:
         value = vm.pop()
-        add(vm.top(), [value], False)
+        _add(vm, vm.top(), [value], False)
 
     def setitem() -> None:
         value = vm.pop()
         key = vm.pop()
-        add(vm.top(), [key, value], True)
+        _add(vm, vm.top(), [key, value], True)
 
     def extend(pairs: bool) -> Handler:
         def load() -> None:
             items = vm.pop_mark()
-            add(vm.top(), items, pairs)
+            _add(vm, vm.top(), items, pairs)
         return load
 
     return {
@@ -264,10 +269,6 @@ def _objects(vm: PickleVM) -> dict[str, Handler]:
         state = vm.pop()
         vm.build(vm.top(), state)
 
-    def persid_line() -> None:
-        line = r.readline(MAX_LINE)
-        stack.append(vm.persistent(None if line is None else line.decode("ascii", "replace")))
-
     return {
         "c": global_line,
         "\x93": stack_global,
@@ -277,6 +278,20 @@ def _objects(vm: PickleVM) -> dict[str, Handler]:
         "\x81": newobj,
         "\x92": newobj_ex,
         "b": build,
+        **_references(vm),
+    }
+
+
+def _references(vm: PickleVM) -> dict[str, Handler]:
+    """Persistent ids and extension codes: names the loader, not the pickle, resolves."""
+    stack = vm.stack
+    r = vm.r
+
+    def persid_line() -> None:
+        line = r.readline(MAX_LINE)
+        stack.append(vm.persistent(None if line is None else line.decode("ascii", "replace")))
+
+    return {
         "P": persid_line,
         "Q": lambda: stack.append(vm.persistent(vm.pop())),
         "\x82": lambda: stack.append(vm.extension(r.read(1)[0])),

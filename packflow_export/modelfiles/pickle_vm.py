@@ -151,7 +151,7 @@ class PickleVM:
             return Skipped(size, True)
         return decode(self.r.read(size))
 
-    def blob(self, size: int, kind: type = bytes) -> Any:
+    def blob(self, size: int, kind: Callable[[bytes], Any] = bytes) -> Any:
         if size > KEEP_TEXT:
             self.r.skip(size)
             return Skipped(size, False)

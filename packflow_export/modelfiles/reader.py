@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 CHUNK = 1 << 20
 
@@ -144,7 +144,7 @@ class Reader:
 
     def rest(self) -> BinaryIO:
         """A stream of what is left (the buffered bytes, then the underlying stream)."""
-        return _Rest(self._buffer[self._pos:], self._stream)
+        return cast(BinaryIO, _Rest(self._buffer[self._pos:], self._stream))
 
 
 class _Rest(io.RawIOBase):

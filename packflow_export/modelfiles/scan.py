@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import bz2
 import lzma
 import struct
 import tarfile
 import zipfile
 import zlib
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO, Callable, cast
 
 from . import containers, keras_config, sniff
 from .allowlist import AllowList, bundled_allowlist, distribution_of
@@ -155,7 +154,7 @@ def _scan_zip(ctx: Context, stream: BinaryIO, member: str, depth: int) -> Format
                 continue
             with containers.open_member(archive, info) as data:
                 if kind == "npz" and info.filename.endswith(".npy"):
-                    _scan_npy(ctx, Reader(data, seekable=False), name)
+                    _scan_npy(ctx, Reader(cast(BinaryIO, data), seekable=False), name)
                 else:
                     _scan_stream(ctx, data, name, depth + 1)  # type: ignore[arg-type]
     if kind == "torch":
@@ -169,7 +168,8 @@ def _scan_zip(ctx: Context, stream: BinaryIO, member: str, depth: int) -> Format
 
 def _scan_torch_member(ctx: Context, archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str) -> None:
     with containers.open_member(archive, info) as data:
-        scan_pickles(ctx, Reader(data, seekable=False), name, joblib=False, torch_persistent=True)
+        scan_pickles(ctx, Reader(cast(BinaryIO, data), seekable=False), name, joblib=False,
+                     torch_persistent=True)
         data.drain()
         if (data.crc & 0xFFFFFFFF) != info.CRC:
             containers.crc_issue(ctx, name, info, data.crc)
