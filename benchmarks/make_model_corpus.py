@@ -424,9 +424,9 @@ def make_big(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     import numpy as np
 
-    x, _ = _data(20000, 20, 3)
-    y = np.random.default_rng(4).integers(0, 2, len(x))     # noise labels: fully grown trees, ~3 MB each
-    forest = RandomForestClassifier(n_estimators=32, random_state=0, n_jobs=2).fit(x, y)
+    x, _ = _data(40000, 20, 3)
+    y = np.random.default_rng(4).integers(0, 2, len(x))     # noise labels: fully grown trees, ~1 MB each
+    forest = RandomForestClassifier(n_estimators=100, random_state=0, n_jobs=2).fit(x, y)
     _joblib(forest, out / "forest_big.joblib")
     state = {f"layer{i}.weight": torch.zeros(256, 1024) for i in range(1024)}
     torch.save(state, out / "checkpoint_big.pt")
