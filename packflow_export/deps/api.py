@@ -93,7 +93,7 @@ class OsvApi:
             if not isinstance(results, list) or len(results) != len(chunk):
                 raise AdvisorySourceError(f"OSV API {self.url}/v1/querybatch answered {len(chunk)} queries with "
                                           f"{len(results) if isinstance(results, list) else 'no'} results")
-            for (index, _), result in zip(chunk, results):
+            for (index, _), result in zip(chunk, results, strict=True):
                 result = result if isinstance(result, Mapping) else {}
                 for vuln in result.get("vulns") or ():
                     if isinstance(vuln, Mapping) and isinstance(vuln.get("id"), str):
@@ -118,7 +118,7 @@ class OsvApi:
         """The advisories affecting each (name, version), as OSV answers."""
         ordered = sorted(set(packages))
         answers: dict[PackageKey, tuple[Match, ...]] = {}
-        for key, ids in zip(ordered, self._query_ids(ordered)):
+        for key, ids in zip(ordered, self._query_ids(ordered), strict=True):
             matches = {}
             for advisory_id in dict.fromkeys(ids):
                 record = self.record(advisory_id)

@@ -130,7 +130,7 @@ def audit_projects(projects: Sequence[ProjectInput], source: AdvisorySource) -> 
     wanted = {(requirement.key, version) for result in triaged for requirement, version in result.pins}
     found = source.lookup(wanted) if wanted else {}
     audits = []
-    for project, result in zip(projects, triaged):
+    for project, result in zip(projects, triaged, strict=True):
         audits.append(ProjectAudit(
             name=project.name, version=project.version, source=project.source, maintainers=project.maintainers,
             python_version=project.python_version, hits=_hits(result.pins, found),

@@ -242,15 +242,15 @@ def lock_status(project: Path, python_version: Optional[str], *, source: str = "
     try:
         text = (project / output).read_text(encoding="utf-8")
     except FileNotFoundError:
-        stale = (f"{output} is missing: run `{LOCK_COMMAND}`",) if locked else ()
-        return LockStatus(locked, stale, (), ())
+        missing = (f"{output} is missing: run `{LOCK_COMMAND}`",) if locked else ()
+        return LockStatus(locked, missing, (), ())
     except (OSError, UnicodeDecodeError) as exc:
         raise DepsError(f"{project / output}: cannot be read ({exc})") from exc
     requirements = read_requirements_text(text, output).requirements
     unhashed, unpinned = hash_problems(requirements)
     if not locked:
         return LockStatus(False, (), unhashed, unpinned)
-    stale = []
+    stale: list[str] = []
     recorded = next((match for match in map(HEADER_LINE.match, text.splitlines()[:10]) if match), None)
     if recorded is None:
         stale.append(f"{output} was not made by `{LOCK_COMMAND}` (its header has no '{HEADER_TAG}' line)")

@@ -28,6 +28,11 @@ TOP: tuple = (2,)
 VersionParser = Callable[[str], Optional[Version]]
 
 
+def _list(value: Any) -> list:
+    """A JSON array, or an empty one for anything else (a reader never trusts a record's shape)."""
+    return value if isinstance(value, list) else []
+
+
 def parse_version(text: str) -> Optional[Version]:
     """A PEP 440 version, or None for a string that is not one (`2.0.1rc2-git`, `0.3.2d`)."""
     try:
@@ -90,7 +95,8 @@ class AffectedPackage:
 
 
 
-def affected_fix(entries: Iterable[AffectedPackage], version: Optional[Version], text: str) -> tuple[bool, Optional[str]]:
+def affected_fix(entries: Iterable[AffectedPackage], version: Optional[Version],
+                 text: str) -> tuple[bool, Optional[str]]:
     """(whether one of a record's entries for a package affects the version, the lowest fix).
 
     The fix is the lowest `fixed` version above the pinned one that none of the entries affects: in the usual
@@ -162,10 +168,9 @@ def compile_affected(raw: Mapping, parse: VersionParser = parse_version) -> Opti
     name = package_name(raw)
     if name is None:
         return None
-    ranges = raw.get("ranges") if isinstance(raw.get("ranges"), list) else []
-    compiled = tuple(item for item in (compile_range(entry, parse) for entry in ranges) if item is not None)
-    listed = raw.get("versions") if isinstance(raw.get("versions"), list) else []
-    strings = frozenset(text for text in listed if isinstance(text, str))
+    compiled = tuple(item for item in (compile_range(entry, parse) for entry in _list(raw.get("ranges")))
+                     if item is not None)
+    strings = frozenset(text for text in _list(raw.get("versions")) if isinstance(text, str))
     versions = frozenset(version for version in (parse(text) for text in strings) if version is not None)
     return AffectedPackage(name, compiled, versions, strings)
 
@@ -190,15 +195,13 @@ def _one_line(text: str) -> str:
 
 
 def _severities(items: Any) -> list[Severity]:
-    if not isinstance(items, list):
-        return []
-    return [Severity(str(item["type"]), str(item["score"])) for item in items
+    return [Severity(str(item["type"]), str(item["score"])) for item in _list(items)
             if isinstance(item, Mapping) and isinstance(item.get("type"), str) and "score" in item]
 
 
 def advisory_of(record: Mapping, affected: Iterable[Mapping] = ()) -> Advisory:
     """The reportable part of a record: id, aliases, summary and severity (the record's, else its packages')."""
-    aliases = record.get("aliases") if isinstance(record.get("aliases"), list) else []
+    aliases = _list(record.get("aliases"))
     severity = _severities(record.get("severity"))
     if not severity:
         for entry in affected:
@@ -224,9 +227,8 @@ def usable(record: Any) -> bool:
 
 def pypi_entries(record: Mapping) -> list[tuple[str, Mapping]]:
     """(PEP 503 name, raw entry) for each PyPI `affected[]` entry of a record."""
-    entries = record.get("affected") if isinstance(record.get("affected"), list) else []
     found = []
-    for entry in entries:
+    for entry in _list(record.get("affected")):
         if isinstance(entry, Mapping):
             name = package_name(entry)
             if name:
