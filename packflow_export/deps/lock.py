@@ -152,6 +152,28 @@ def _uv_command(uv: str, python_version: str, options: LockOptions, output: str,
     return [*command, source]
 
 
+def one_line_per_requirement(text: str) -> str:
+    """Each requirement with its --hash options on one line (pip reads both forms alike).
+
+    uv writes each hash on a continuation line; upstream `packflow validate` reads requirements.txt line by line
+    and warns "Package '--hash' ... is not installed" for every one of them (hundreds in a real lock)."""
+    lines: list[str] = []
+    pending: list[str] = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        continued = stripped.endswith("\\")
+        if pending or (continued and not stripped.startswith("#")):
+            pending.append(stripped[:-1].strip() if continued else stripped)
+            if not continued:
+                lines.append(" ".join(part for part in pending if part))
+                pending = []
+            continue
+        lines.append(line)
+    if pending:
+        lines.append(" ".join(part for part in pending if part))
+    return "\n".join(lines) + "\n"
+
+
 def _with_header(text: str, line: str) -> str:
     """uv's output with our line after uv's header comment (or first, when uv wrote none)."""
     kept = [item for item in text.splitlines() if not item.startswith(HEADER_TAG)]
@@ -159,6 +181,14 @@ def _with_header(text: str, line: str) -> str:
     while at < len(kept) and kept[at].startswith("#"):
         at += 1
     return "\n".join([*kept[:at], line, *kept[at:]]) + "\n"
+
+
+def _usable_as_preferences(path: Path) -> bool:
+    """Whether the current requirements.txt can seed uv's pins (uv refuses the whole run over a bad line)."""
+    try:
+        return not read_requirements_text(path.read_text(encoding="utf-8"), path.name).problems
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def lock(project: Path, python_version: str, options: LockOptions = LockOptions(), *,
@@ -173,7 +203,7 @@ def lock(project: Path, python_version: str, options: LockOptions = LockOptions(
     target = project / output
     partial = project / f".{output}.{secrets.token_hex(6)}.partial"
     try:
-        if target.is_file():
+        if _usable_as_preferences(target):
             shutil.copyfile(target, partial)  # uv keeps the pins it finds in its output file
         env = dict(os.environ, UV_PYTHON_DOWNLOADS="never", NO_COLOR="1")
         try:
@@ -186,7 +216,8 @@ def lock(project: Path, python_version: str, options: LockOptions = LockOptions(
         if run.returncode != 0:
             raise LockError(f"uv pip compile failed: {_tail(run.stderr or run.stdout)}")
         digest = source_digest(project, source)
-        text = _with_header(partial.read_text(encoding="utf-8"), header_line(source, digest, python_version))
+        text = _with_header(one_line_per_requirement(partial.read_text(encoding="utf-8")),
+                            header_line(source, digest, python_version))
         with open(partial, "w", encoding="utf-8", newline="\n") as stream:
             stream.write(text)
         os.replace(partial, target)
