@@ -145,10 +145,11 @@ def test_staleness(tmp_path, wheelhouse):
 
 def test_without_requirements_in_only_hashes_are_looked_at(tmp_path):
     (tmp_path / "requirements.txt").write_text(
-        "packflow==0.4.1\nnumpy>=1.26\nrequests==2.32.3 \\\n    --hash=sha256:" + "a" * 64 + "\n", encoding="utf-8")
+        "packflow==0.4.1\nnumpy>=1.26\nrequests==2.32.3 \\\n    --hash=sha256:" + "a" * 64 + "\n"
+        "tool @ https://example.org/tool-1.0-py3-none-any.whl\n", encoding="utf-8")
     status = lock_status(tmp_path, "3.11")
     assert (status.locked, status.stale) == (False, ())
-    assert [item.name for item in status.unhashed] == ["packflow"]
+    assert [item.name for item in status.unhashed] == ["packflow", "tool"]
     assert [item.name for item in status.unpinned] == ["numpy"]
 
 

@@ -234,10 +234,10 @@ def _tail(text: str, lines: int = 12) -> str:
 
 def hash_problems(requirements: Iterable[RequirementRecord]) -> tuple[tuple[RequirementRecord, ...],
                                                                       tuple[RequirementRecord, ...]]:
-    """(pins without --hash, requirements pip's hash-checking mode refuses because they are not == pins)."""
+    """(pins and URLs without --hash, requirements pip's hash-checking mode refuses: neither == pins nor URLs)."""
     unhashed, unpinned = [], []
     for item in requirements:
-        if item.pinned_version is None:
+        if item.pinned_version is None and not item.url:
             unpinned.append(item)
         elif not item.hashes:
             unhashed.append(item)

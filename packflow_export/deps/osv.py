@@ -182,7 +182,7 @@ def summary_of(record: Mapping) -> str:
         return _one_line(summary)
     details = record.get("details")
     if isinstance(details, str):
-        for line in details.splitlines():
+        for line in details.split("\n", 100)[:100]:
             line = line.strip()
             if line and not line.startswith("#"):
                 return _one_line(line)
@@ -190,7 +190,7 @@ def summary_of(record: Mapping) -> str:
 
 
 def _one_line(text: str) -> str:
-    text = " ".join(text.split())
+    text = " ".join(text[:SUMMARY_LIMIT * 4].split())
     return text if len(text) <= SUMMARY_LIMIT else text[:SUMMARY_LIMIT - 1].rstrip() + "…"
 
 

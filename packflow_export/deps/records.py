@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Optional
 
 from ..errors import PackflowExportError
@@ -17,6 +18,7 @@ EXIT_SOURCE_UNAVAILABLE = 4
 OSV_VULNERABILITY_URL = "https://osv.dev/vulnerability/"
 
 
+@lru_cache(maxsize=8192)
 def normalize_name(name: str) -> str:
     """PEP 503 normalisation, so `PyYAML`, `pyyaml` and `Py_YAML` are one project."""
     return re.sub(r"[-_.]+", "-", name).lower()

@@ -12,9 +12,11 @@ from typing import Iterator, NamedTuple
 
 from packaging.requirements import InvalidRequirement, Requirement
 
+from .osv import parse_version
 from .records import RequirementRecord
 
 HASH_OPTION = re.compile(r"(?:^|\s)--hash(?:=|\s+)(\S+)")
+SIMPLE_PIN = re.compile(r"([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*==\s*([0-9][0-9a-z.!+]*)", re.IGNORECASE)
 
 
 class RequirementsText(NamedTuple):
@@ -45,8 +47,11 @@ def logical_lines(text: str) -> Iterator[tuple[int, str]]:
 
 def parse_requirement_line(line: str, path: str = "requirements.txt", number: int = 0) -> RequirementRecord:
     """One requirement line (with any --hash options) as a record; InvalidRequirement when it is not PEP 508."""
-    hashes = tuple(HASH_OPTION.findall(line))
-    text = HASH_OPTION.sub(" ", line).strip()
+    hashes = tuple(HASH_OPTION.findall(line)) if "--hash" in line else ()
+    text = HASH_OPTION.sub(" ", line).strip() if hashes else line.strip()
+    simple = SIMPLE_PIN.fullmatch(text)
+    if simple and parse_version(simple[2]):  # `name==version`, what locks are made of: no full PEP 508 parse
+        return RequirementRecord(name=simple[1], specifier=f"=={simple[2]}", hashes=hashes, path=path, line=number)
     parsed = Requirement(text)
     return RequirementRecord(name=parsed.name, specifier=str(parsed.specifier), extras=tuple(sorted(parsed.extras)),
                              marker=str(parsed.marker or ""), hashes=hashes, url=parsed.url, path=path, line=number)
