@@ -19,7 +19,8 @@ from typing import Any, Collection, Mapping, Optional
 
 from .. import __version__
 from .database import PackageKey
-from .osv import ECOSYSTEM, advisory_of, affected_fix, compile_affected, parse_version, pypi_entries, usable
+from .osv import (ECOSYSTEM, JsonObject, advisory_of, affected_fix, compile_affected, parse_version, pypi_entries,
+                  usable)
 from .records import AdvisorySourceError, Match
 
 DEFAULT_OSV_URL = "https://api.osv.dev"
@@ -41,7 +42,7 @@ class OsvApi:
         self.timeout = timeout
         self.batch_size = max(1, min(batch_size, MAX_QUERIES_PER_BATCH))
         self.retry_delay = retry_delay
-        self.records: dict[str, Optional[Mapping]] = {}  # id -> full record (None: withdrawn or unusable)
+        self.records: dict[str, Optional[JsonObject]] = {}  # id -> full record (None: withdrawn or unusable)
         self.requests = 0
 
     @property
@@ -49,7 +50,7 @@ class OsvApi:
         """The API's base URL."""
         return self.url
 
-    def _request(self, path: str, payload: Optional[Mapping] = None) -> Any:
+    def _request(self, path: str, payload: Optional[JsonObject] = None) -> Any:
         """One JSON request, retried on 429/5xx and connection errors; AdvisorySourceError when it cannot answer."""
         data = None if payload is None else json.dumps(payload).encode()
         request = urllib.request.Request(self.url + path, data=data, method="GET" if data is None else "POST",
@@ -107,7 +108,7 @@ class OsvApi:
                     pending.append((index, token))
         return ids
 
-    def record(self, advisory_id: str) -> Optional[Mapping]:
+    def record(self, advisory_id: str) -> Optional[JsonObject]:
         """The full record of an advisory (cached for the run); None when it is withdrawn or unusable."""
         if advisory_id not in self.records:
             found = self._request("/v1/vulns/" + urllib.parse.quote(advisory_id, safe=""))
@@ -128,7 +129,7 @@ class OsvApi:
         return answers
 
 
-def _match(record: Mapping, key: PackageKey) -> Match:
+def _match(record: JsonObject, key: PackageKey) -> Match:
     """The record as a match for one pin: its advisory and the lowest fix above the pin (OSV said it matches)."""
     raws = [entry for name, entry in pypi_entries(record) if name == key[0]]
     packages = [item for item in (compile_affected(raw) for raw in raws) if item]

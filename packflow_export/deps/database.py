@@ -17,7 +17,8 @@ from typing import Collection, Iterator, Mapping, NamedTuple, Optional, Protocol
 
 from packaging.version import Version
 
-from .osv import AffectedPackage, affected_fix, advisory_of, compile_affected, parse_version, pypi_entries, usable
+from .osv import (AffectedPackage, JsonObject, advisory_of, affected_fix, compile_affected, parse_version, pypi_entries,
+                  usable)
 from .records import Advisory, AdvisorySourceError, Match, normalize_name
 
 MAX_RECORD_BYTES = 32 * 1024 * 1024  # the largest real OSV record is well under 1 MiB
@@ -44,7 +45,7 @@ class Problem(NamedTuple):
 
 class _Entry(NamedTuple):
     advisory: Advisory
-    raw: tuple[Mapping, ...]  # the record's affected[] entries for one package, as read
+    raw: tuple[JsonObject, ...]  # the record's affected[] entries for one package, as read
 
 
 class AdvisoryDatabase:
@@ -136,15 +137,15 @@ def open_database(path: Path) -> AdvisoryDatabase:
     return AdvisoryDatabase(str(path), index, tuple(problems), records)
 
 
-def _add(index: dict[str, list[_Entry]], record: Mapping) -> None:
-    by_name: dict[str, list[Mapping]] = {}
+def _add(index: dict[str, list[_Entry]], record: JsonObject) -> None:
+    by_name: dict[str, list[JsonObject]] = {}
     for name, entry in pypi_entries(record):
         by_name.setdefault(name, []).append({key: entry.get(key) for key in ("package", "ranges", "versions")})
     for name, raws in by_name.items():
         index.setdefault(name, []).append(_Entry(advisory_of(record, raws), tuple(raws)))
 
 
-def _decode(member: str, data: bytes, problems: list[Problem]) -> Optional[Mapping]:
+def _decode(member: str, data: bytes, problems: list[Problem]) -> Optional[JsonObject]:
     try:
         record = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:

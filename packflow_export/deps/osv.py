@@ -22,13 +22,16 @@ ECOSYSTEM = "PyPI"
 EVENT_ORDER = {"introduced": 0, "last_affected": 1, "fixed": 2, "limit": 3}
 SUMMARY_LIMIT = 200
 
-# Sort keys: (0,) sorts before every version ("introduced": "0"), (2,) after every version ("limit": "*").
-BOTTOM: tuple = (0,)
-TOP: tuple = (2,)
+# Sort keys: (0,) sorts before every version ("introduced": "0"), (1, Version) is a version, (2,) sorts after
+# every version ("limit": "*").
+SortKey = tuple[Any, ...]
+BOTTOM: SortKey = (0,)
+TOP: SortKey = (2,)
 VersionParser = Callable[[str], Optional[Version]]
+JsonObject = Mapping[str, Any]  # an OSV record or part of one, as json.loads gives it
 
 
-def _list(value: Any) -> list:
+def _list(value: Any) -> list[Any]:
     """A JSON array, or an empty one for anything else (a reader never trusts a record's shape)."""
     return value if isinstance(value, list) else []
 
@@ -45,7 +48,7 @@ class Event(NamedTuple):
     """One range event with the key it sorts by."""
 
     kind: str
-    key: tuple
+    key: SortKey
     text: str
 
 
@@ -54,7 +57,7 @@ class VersionRange:
     """One ECOSYSTEM range: its events sorted by version, and its limits (empty: no limit)."""
 
     events: tuple[Event, ...]
-    limits: tuple[tuple, ...]
+    limits: tuple[SortKey, ...]
 
     def contains(self, version: Version) -> bool:
         """OSV's evaluation of one range (BeforeLimits, then the sorted timeline)."""
@@ -84,15 +87,14 @@ class AffectedPackage:
 
     name: str  # PEP 503 normalised
     ranges: tuple[VersionRange, ...]
-    versions: frozenset  # of Version: the listed versions that are PEP 440
-    version_strings: frozenset  # of str: every listed version as written (for `===` pins that are not PEP 440)
+    versions: frozenset[Version]  # the listed versions that are PEP 440
+    version_strings: frozenset[str]  # every listed version as written (for `===` pins that are not PEP 440)
 
     def affects(self, version: Optional[Version], text: str) -> bool:
         """Listed in `versions`, or inside one of the ranges; a version that is not PEP 440 matches by its text."""
         if version is None:
             return text in self.version_strings
         return version in self.versions or any(item.contains(version) for item in self.ranges)
-
 
 
 def affected_fix(entries: Iterable[AffectedPackage], version: Optional[Version],
@@ -116,7 +118,7 @@ def affected_fix(entries: Iterable[AffectedPackage], version: Optional[Version],
     return True, None
 
 
-def _event_key(kind: str, text: str, parse: VersionParser) -> Optional[tuple]:
+def _event_key(kind: str, text: str, parse: VersionParser) -> Optional[SortKey]:
     if kind == "introduced" and text == "0":
         return BOTTOM
     if kind == "limit" and "*" in text:
@@ -149,7 +151,7 @@ def compile_range(raw: Any, parse: VersionParser = parse_version) -> Optional[Ve
     return VersionRange(tuple(events), tuple(limits))
 
 
-def package_name(raw: Mapping) -> Optional[str]:
+def package_name(raw: JsonObject) -> Optional[str]:
     """The PEP 503 name of a PyPI `affected[].package`, by name or else by its purl; None for other ecosystems."""
     package = raw.get("package")
     if not isinstance(package, Mapping) or package.get("ecosystem") != ECOSYSTEM:
@@ -163,7 +165,7 @@ def package_name(raw: Mapping) -> Optional[str]:
     return normalize_name(name.strip()) or None
 
 
-def compile_affected(raw: Mapping, parse: VersionParser = parse_version) -> Optional[AffectedPackage]:
+def compile_affected(raw: JsonObject, parse: VersionParser = parse_version) -> Optional[AffectedPackage]:
     """One PyPI `affected[]` entry compiled; None for other ecosystems or a malformed entry."""
     name = package_name(raw)
     if name is None:
@@ -175,7 +177,7 @@ def compile_affected(raw: Mapping, parse: VersionParser = parse_version) -> Opti
     return AffectedPackage(name, compiled, versions, strings)
 
 
-def summary_of(record: Mapping) -> str:
+def summary_of(record: JsonObject) -> str:
     """The summary, else the first line of the details that is not a Markdown heading, shortened to one line."""
     summary = record.get("summary")
     if isinstance(summary, str) and summary.strip():
@@ -199,7 +201,7 @@ def _severities(items: Any) -> list[Severity]:
             if isinstance(item, Mapping) and isinstance(item.get("type"), str) and "score" in item]
 
 
-def advisory_of(record: Mapping, affected: Iterable[Mapping] = ()) -> Advisory:
+def advisory_of(record: JsonObject, affected: Iterable[JsonObject] = ()) -> Advisory:
     """The reportable part of a record: id, aliases, summary and severity (the record's, else its packages')."""
     aliases = _list(record.get("aliases"))
     severity = _severities(record.get("severity"))
@@ -225,7 +227,7 @@ def usable(record: Any) -> bool:
         and not record.get("withdrawn")
 
 
-def pypi_entries(record: Mapping) -> list[tuple[str, Mapping]]:
+def pypi_entries(record: JsonObject) -> list[tuple[str, JsonObject]]:
     """(PEP 503 name, raw entry) for each PyPI `affected[]` entry of a record."""
     found = []
     for entry in _list(record.get("affected")):
