@@ -419,3 +419,16 @@ def test_folder_and_zip_agree(tmp_path, database):
     assert folder.record_count == database.record_count
     for name, version in [("tensorflow", "2.4.0"), ("pillow", "8.0.0"), ("py", "1.11.0")]:
         assert folder.matches(name, version) == database.matches(name, version)
+
+
+def test_the_package_imports_its_parts_on_first_use():
+    # Start-up is product: importing packflow_export.deps loads neither SMTP, HTTP nor packaging's parsers.
+    import subprocess
+    import sys
+
+    probe = ("import sys, packflow_export.deps as deps; "
+             "before = {m for m in ('smtplib', 'urllib.request', 'packaging.version') if m in sys.modules}; "
+             "deps.open_database; print(sorted(before), 'packaging.version' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+                            cwd=Path(__file__).resolve().parent.parent)
+    assert result.stdout.split("]")[0] + "]" == "[]" and result.stdout.strip().endswith("True"), result.stderr
