@@ -18,7 +18,10 @@ import traceback
 def record(results, **data):
     results.write(json.dumps(data, default=str) + "\n")
     results.flush()
-    os.fsync(results.fileno())
+    try:
+        os.fsync(results.fileno())
+    except OSError:  # a pipe (the sandbox's results channel) has nothing to sync
+        pass
 
 
 def failure(exc, project=None):
