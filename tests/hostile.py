@@ -18,9 +18,7 @@ import zipfile
 from pathlib import Path
 from typing import Iterable, Optional
 
-import pytest
-
-from conftest import BIN, edit
+from conftest import edit
 
 INITIALIZE = '        self.positive_words = {"good", "great", "excellent", "love", "happy"}'
 POISON_MARKER = "PACKFLOW-POISON-RAN"
@@ -30,13 +28,15 @@ PEM = ("-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA0Z3VS5JJcds3xfn/ygWyF8P
 # Item 1: what the archive's zip comment says about its own verdict.
 PERMISSIVE_COMMENT = {"tool": "packflow_export 0.1.0",
                       "policy": {"severity": {"PF805": "off", "PF801": "off", "PF902": "off", "PF904": "off"}}}
-# Item 7: requirement lines and options that install from the local machine instead of the index.
+# Item 7: requirement lines and options that install from the verifier's machine instead of the index
+# ({index}: a simple index folder, {wheel}: a wheel file, {repo}: a git repository; all absolute paths).
 LOCAL_FORMS = {
-    "index-url-file": "--index-url file:///{path}\npackflow==0.4.1\n",
-    "index-url-equals-file": "--index-url=file://{path}\npackflow==0.4.1\n",
-    "i-absolute-path": "-i {path}\npackflow==0.4.1\n",
-    "git-file-url": "evilpkg @ git+file:///{path}\n",
-    "upper-case-file-url": "evilpkg @ FILE:///{path}\n",
+    "index-url-file": "--index-url file://{index}\nevilpkg==1.0\n",
+    "index-url-equals-file": "--index-url=file://{index}\nevilpkg==1.0\n",
+    "i-absolute-path": "-i {index}\nevilpkg==1.0\n",
+    "git-file-url": "evilpkg @ git+file://{repo}\n",
+    "upper-case-file-url": "evilpkg @ FILE://{wheel}\n",
+    "file-url": "evilpkg @ file://{wheel}\n",
 }
 BRANCH_REFERENCE = "mylib @ git+https://example.org/mylib.git@main\n"  # a branch is not a pin (PF404)
 
@@ -125,15 +125,46 @@ outcome = "written"
 
 def outside_requirements(project: Path, outside: Path) -> Path:
     """Item 6: requirements.txt that includes a file outside the archive."""
+    project.mkdir(parents=True, exist_ok=True)
     (project / "requirements.txt").write_text(f"-r {outside}\npackflow==0.4.1\n", encoding="utf-8")
     return project
 
 
-def local_requirements(project: Path, form: str, path: Path) -> Path:
-    """Item 7: one of LOCAL_FORMS, pointing at `path` on the verifier's machine."""
-    line = LOCAL_FORMS[form].format(path=str(path).lstrip("/") if "///" in LOCAL_FORMS[form] else path)
-    (project / "requirements.txt").write_text(line, encoding="utf-8")
+def local_requirements(project: Path, form: str, source: dict[str, Path]) -> Path:
+    """Item 7: one of LOCAL_FORMS, pointing at a local source made by `local_source`."""
+    project.mkdir(parents=True, exist_ok=True)
+    (project / "requirements.txt").write_text(LOCAL_FORMS[form].format(**source), encoding="utf-8")
     return project
+
+
+def local_source(folder: Path) -> dict[str, Path]:
+    """What item 7's forms point at: `evilpkg` 1.0 as a wheel, in a simple index, and as a git repository."""
+    import base64
+    import hashlib
+
+    from conftest import git_commit_all
+
+    files = {"evilpkg/__init__.py": b"print('EVILPKG IMPORTED')\n",
+             "evilpkg-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: evilpkg\nVersion: 1.0\n",
+             "evilpkg-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: hostile\nRoot-Is-Purelib: true\n"
+                                            b"Tag: py3-none-any\n"}
+    record = [f"{name},sha256={base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode()},"
+              f"{len(data)}" for name, data in files.items()] + ["evilpkg-1.0.dist-info/RECORD,,"]
+    wheel = folder / "evilpkg-1.0-py3-none-any.whl"
+    (folder / "simple" / "evilpkg").mkdir(parents=True)
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+        archive.writestr("evilpkg-1.0.dist-info/RECORD", "\n".join(record) + "\n")
+    (folder / "simple" / "index.html").write_text('<a href="evilpkg/">evilpkg</a>\n')
+    (folder / "simple" / "evilpkg" / "index.html").write_text(f'<a href="../../{wheel.name}">{wheel.name}</a>\n')
+    repo = folder / "repo"
+    (repo / "evilpkg").mkdir(parents=True)
+    (repo / "evilpkg" / "__init__.py").write_text("print('EVILPKG IMPORTED')\n")
+    (repo / "setup.py").write_text("from setuptools import setup\nsetup(name='evilpkg', version='1.0', "
+                                   "packages=['evilpkg'])\n")
+    git_commit_all(repo, "evilpkg")
+    return {"index": folder / "simple", "wheel": wheel, "repo": repo}
 
 
 def archive_of(project: Path, out: Path, *, comment: Optional[dict] = None,
@@ -281,47 +312,3 @@ def uv_venv(target: Path, requirements: Iterable[str], wheelhouse: Path, cache: 
                     "--no-index", "--find-links", str(wheelhouse), *options, *requirements],
                    check=True, env=env, timeout=600)
     return target
-
-
-# Fixtures shared by the trust tests (import them into a test module to use them) ------------------------------
-
-@pytest.fixture(scope="session")
-def bwrap_choice():
-    """The sandbox the trust tests run in: bubblewrap must work here (.ci/install_tools.py installs it)."""
-    from packflow_export import sandbox
-
-    available, reason = sandbox.sandbox_available()
-    assert available, f"bubblewrap must work for these tests: {reason}"
-    return sandbox.choose_sandbox("require")
-
-
-@pytest.fixture(scope="session")
-def proof_env(default_bake, tmp_path_factory, wheelhouse, bwrap_choice) -> Path:
-    """The default bake's environment (packflow, numpy, pydantic...), installed in the install sandbox with
-    uv --link-mode=copy from the offline wheelhouse, and sealed."""
-    from packflow_export import envcache, sandbox
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PATH", str(BIN) + os.pathsep + os.environ.get("PATH", ""))
-        request = envcache.InstallRequest(default_bake, sys.executable, "{}.{}.{}".format(*sys.version_info[:3]),
-                                          find_links=(wheelhouse,), offline=True)
-        prepared = envcache.prepare_environment(request, tmp_path_factory.mktemp("envs"), bwrap_choice,
-                                                sandbox.Limits(timeout=900, memory_bytes=None))
-    assert prepared.ok, (prepared.problem, prepared.install and prepared.install.stderr.text())
-    assert prepared.path is not None
-    return prepared.path
-
-
-@pytest.fixture(scope="session")
-def bystanders(tmp_path_factory, wheelhouse) -> Path:
-    """What a hostile archive must never change: a decoy tree (`victims/`) and an unrelated uv environment
-    (packflow hardlinked from its own uv cache), all under one folder."""
-    root = tmp_path_factory.mktemp("bystanders")
-    victims = root / "victims"
-    victims.mkdir()
-    (victims / "x.txt").write_text("the original\n", encoding="utf-8")
-    (victims / "id_rsa").write_text(PEM, encoding="utf-8")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PATH", str(BIN) + os.pathsep + os.environ.get("PATH", ""))
-        uv_venv(root / "unrelated-env", ["packflow==0.4.1"], wheelhouse, root / "uv-cache", "--no-deps")
-    return root

@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO
-from hostile import (INODE_MARKER, POISON_MARKER, Listener, bwrap_choice, bystanders, connect_out,  # noqa: F401
-                     flood_stdout, fork_and_stay, outcomes, poison_pth, processes_with, proof_env, shared_inode,
-                     snapshot, write_outside, attack)
+from hostile import (INODE_MARKER, POISON_MARKER, Listener, attack, connect_out, flood_stdout, fork_and_stay,
+                     outcomes, poison_pth, processes_with, shared_inode, snapshot, write_outside)
 from packflow_export import envcache, sandbox
+
+pytest_plugins = ["trust_fixtures"]  # the fixtures: bwrap_choice, proof_env, bystanders
 
 pytestmark = pytest.mark.slow
 RUNNER = REPO / "packflow_export" / "_load_runner.py"
@@ -124,7 +125,7 @@ def test_a_hanging_backend_and_its_children_are_killed_at_the_timeout(project, p
     marker = f"packflow-trust-marker-{os.getpid()}-{time.monotonic_ns()}"
     fork_and_stay(project, marker, True)
     attack(project, "hang", "import time\ntime.sleep(3600)\noutcome = 'woke'")
-    result = prove(project, proof_env, bwrap_choice, timeout=4)
+    result = prove(project, proof_env, bwrap_choice, timeout=2)
     assert result.timed_out and result.returncode is None and result.seconds < 30
     assert processes_with(marker) == []
 
