@@ -201,6 +201,7 @@ class BlobReader:
         self.close()
 
     def close(self) -> None:
+        """End git cat-file (it exits when its input closes)."""
         for pipe in (self.process.stdin, self.process.stdout):
             if pipe is not None:
                 pipe.close()
@@ -242,4 +243,5 @@ class BlobReader:
             raise GitTreeError(f"{entry.path}: the bytes git gave do not hash to {entry.object_id}")
 
     def read(self, entry: TreeEntry) -> bytes:
+        """A whole blob (small files; stream large ones with chunks)."""
         return b"".join(self.chunks(entry))

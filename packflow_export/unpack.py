@@ -146,6 +146,7 @@ class _Folders:
         self.root = root
 
     def open(self, parts: Sequence[str], member: str) -> int:
+        """The descriptor of folder `parts` (created as needed), closing those the previous member needed."""
         common = 0
         while common < min(len(self.chain), len(parts)) and self.chain[common][0] == parts[common]:
             common += 1

@@ -232,13 +232,13 @@ def test_an_include_outside_the_project_cannot_be_read_during_the_install(tmp_pa
 def test_sources_on_the_verifiers_machine_are_invisible_to_the_install(tmp_path, wheelhouse, bwrap_choice,
                                                                         local_sources, on_path, form):
     """Item 7, as the last line of defence: a local index, wheel or repository cannot be installed from inside
-    the install sandbox; unsandboxed (the control) uv installs evilpkg from each, except the upper-case FILE://
-    that uv itself does not resolve and the git form (whose build this test does not wait for)."""
+    the install sandbox; unsandboxed (the control, run for an index, a path and a wheel) uv installs evilpkg from
+    it. (uv itself does not resolve the upper-case FILE://; the git form would need a build.)"""
     project = local_requirements(tmp_path / "project", form, local_sources)
     request = envcache.InstallRequest(project, sys.executable, VERSION)  # no --offline: uv would not read the index
     built = envcache.prepare_environment(request, tmp_path / "envs", bwrap_choice, LIMITS)
     assert not built.ok and built.path is None
     assert list((tmp_path / "envs").glob("[0-9a-f]*")) == []
-    if form not in ("upper-case-file-url", "git-file-url"):
+    if form in ("index-url-file", "i-absolute-path", "file-url"):  # one of each kind is enough for the control
         control = envcache.prepare_environment(request, tmp_path / "control", sandbox.choose_sandbox("off"), LIMITS)
         assert control.ok and control.path is not None and (site_of(control.path) / "evilpkg").is_dir()
