@@ -24,7 +24,10 @@ T = TypeVar("T")
 def record(results: IO[str], **data: Any) -> None:
     results.write(json.dumps(data, default=str) + "\n")
     results.flush()
-    os.fsync(results.fileno())
+    try:
+        os.fsync(results.fileno())
+    except OSError:  # a pipe (the sandbox's results channel) has nothing to sync
+        pass
 
 
 def failure(exc: BaseException, project: Optional[Path] = None) -> dict[str, Any]:
