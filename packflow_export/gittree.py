@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterator, Optional
 
-from .gitinfo import OVERRIDES, GitRepo, _environment
+from .model.gitinfo import OVERRIDES, GitRepo, _environment
 
 MAX_BLOB_BYTES = 64 << 30
 MAX_ENTRIES = 1_000_000

@@ -18,7 +18,7 @@ import zipfile
 from pathlib import Path
 from typing import Iterable, Optional
 
-from conftest import edit
+from helpers import edit
 
 INITIALIZE = '        self.positive_words = {"good", "great", "excellent", "love", "happy"}'
 POISON_MARKER = "PACKFLOW-POISON-RAN"
@@ -142,7 +142,7 @@ def local_source(folder: Path) -> dict[str, Path]:
     import base64
     import hashlib
 
-    from conftest import git_commit_all
+    from helpers import git_commit_all
 
     files = {"evilpkg/__init__.py": b"print('EVILPKG IMPORTED')\n",
              "evilpkg-1.0.dist-info/METADATA": b"Metadata-Version: 2.1\nName: evilpkg\nVersion: 1.0\n",
@@ -224,7 +224,7 @@ def zip_members(path: Path) -> list:
 def release_with_hidden_files(project: Path) -> dict[str, Path]:
     """Item 8: a committed, tagged project, then an excluded file, an assume-unchanged edit of inference.py and
     a skip-worktree edit of validate.py, none of which `git status` shows."""
-    from conftest import git, git_commit_all
+    from helpers import git, git_commit_all
 
     git_commit_all(project, "release")
     git(project, "tag", "v0.1.0")

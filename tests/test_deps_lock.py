@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import bake
+from helpers import bake
 from deps_support import build_wheel
 
 from packflow_export.deps.lock import LockError, LockOptions, find_uv, lock, lock_status

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN
+from helpers import BIN
 from hostile import LOCAL_FORMS, local_requirements, local_source, outside_requirements, snapshot
 from packflow_export import envcache, sandbox
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git, git_commit_all
+from helpers import git, git_commit_all
 from hostile import release_with_hidden_files
 from packflow_export import gittree
 

@@ -92,8 +92,12 @@ def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
             module = ".".join(base + ([node.module] if node.module else []))
-            found.add(module)
-            found |= {f"{module}.{alias.name}" for alias in node.names}
+            submodules = {f"{module}.{alias.name}" for alias in node.names}
+            # `from . import sibling` inside a package names the sibling module: the package itself is
+            # already being initialised (it is an ancestor), so that is no edge back to it.
+            if not (name.startswith(module + ".") and submodules <= known):
+                found.add(module)
+            found |= submodules
     return {module for module in found if module in known and module != name}
 
 

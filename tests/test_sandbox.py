@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from helpers import REPO
 from hostile import (INODE_MARKER, POISON_MARKER, Listener, attack, connect_out, flood_stdout, fork_and_stay,
                      outcomes, poison_pth, processes_with, shared_inode, snapshot, write_outside)
 from packflow_export import envcache, sandbox

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN
+from helpers import BIN
 from hostile import PEM, uv_venv
 
 

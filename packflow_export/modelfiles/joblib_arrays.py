@@ -5,13 +5,24 @@ bytes (after an optional alignment padding) straight from the file, or, for obje
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from .context import Context
+from .reader import Reader
 from .results import IssueKind
 from .values import Container, Made, Opaque
 
-if TYPE_CHECKING:
-    from .pickle_vm import PickleVM
+
+class PickleMachine(Protocol):
+    """What reading an array needs of the pickle machine (which calls read_array): no import back of it."""
+
+    r: Reader
+    ctx: Context
+    member: str
+    offset: int
+
+    def nested(self) -> None:
+        """Analyse a nested pickle that starts at the reader's position."""
 
 _ITEMSIZE = re.compile(r"[<>|=]?[a-zA-Z?](\d+)$")
 _ONE_BYTE = frozenset("?bBc")
@@ -48,7 +59,7 @@ def _count(shape: Any) -> int | None:
     return count
 
 
-def read_array(vm: PickleVM, wrapper: Made) -> Any:
+def read_array(vm: PickleMachine, wrapper: Made) -> Any:
     """Skip (or, for objects, analyse) the array bytes that follow a built NumpyArrayWrapper."""
     state = wrapper.state
     facts = _dtype_facts(state.get("dtype")) if isinstance(state, Container) else None
@@ -60,10 +71,8 @@ def read_array(vm: PickleVM, wrapper: Made) -> Any:
         raise _StopPickle()
     itemsize, hasobject = facts
     if hasobject:
-        from .pickle_vm import PickleVM
-
         vm.ctx.count_pickle()
-        PickleVM(vm.r, vm.ctx, vm.member).run()
+        vm.nested()
         return Opaque("a numpy object array")
     alignment = state.get("numpy_array_alignment_bytes")
     if isinstance(state, Container) and any(isinstance(i, tuple) and i[0] == "numpy_array_alignment_bytes"

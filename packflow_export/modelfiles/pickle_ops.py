@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
-from .pickle_vm import MAX_LINE, Malformed, _decode_line, _int, _number, _quoted
+from .pickle_vm import MAX_LINE, Malformed, PickleVM, _decode_line, _int, _number, _quoted
 from .results import IssueKind
 from .values import Container, Opaque, Skipped, describe
 
-if TYPE_CHECKING:
-    from .pickle_vm import PickleVM
 
 Handler = Callable[[], Any]
 
@@ -298,3 +296,10 @@ def _references(vm: PickleVM) -> dict[str, Handler]:
         "\x83": lambda: stack.append(vm.extension(_int(r.read(2)))),
         "\x84": lambda: stack.append(vm.extension(_int(r.read(4), signed=True))),
     }
+
+
+class Machine(PickleVM):
+    """The symbolic pickle machine with its opcodes: what the scanners run."""
+
+    def handlers(self) -> dict[str, Handler]:
+        return handlers(self)

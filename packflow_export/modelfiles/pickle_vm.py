@@ -57,6 +57,14 @@ class PickleVM:
         self._dispatch = self._table()
 
     # -- the walk -------------------------------------------------------------------------------------------
+    def handlers(self) -> dict[str, Callable[[], bool | None]]:
+        """Opcode -> handler; pickle_ops.Machine supplies them (the opcodes live there, the state here)."""
+        raise NotImplementedError
+
+    def nested(self) -> None:
+        """Analyse a pickle nested in this one's file (joblib's object arrays) with the same context."""
+        type(self)(self.r, self.ctx, self.member).run()
+
     def run(self) -> Any:
         """Walk opcodes to STOP; Malformed where CPython's load would fail, LimitHit at a bound."""
         ctx = self.ctx
@@ -117,7 +125,7 @@ class PickleVM:
 
     def _table(self) -> list[Callable[[], bool | None] | None]:
         table: list[Callable[[], bool | None] | None] = [None] * 256
-        for opcode, handler in _handlers(self).items():
+        for opcode, handler in self.handlers().items():
             table[ord(opcode)] = handler
         return table
 
@@ -310,10 +318,3 @@ def _quoted(line: bytes | None) -> Any:
         return codecs.escape_decode(line[1:-1])[0].decode("latin-1")
     except ValueError:
         raise Malformed("bad escape in STRING") from None
-
-
-def _handlers(vm: PickleVM) -> dict[str, Callable[[], bool | None]]:
-    """Opcode -> handler; each mirrors CPython's unpickler on the symbolic values."""
-    from .pickle_ops import handlers
-
-    return handlers(vm)

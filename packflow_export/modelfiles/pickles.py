@@ -10,7 +10,8 @@ from typing import Any
 from .allowlist import AllowList
 from .context import Context
 from .joblib_arrays import StopPickle
-from .pickle_vm import Malformed, PickleVM
+from .pickle_ops import Machine
+from .pickle_vm import Malformed
 from .reader import Reader, Truncated
 from .results import IssueKind, Limits
 from .values import Container, Global
@@ -28,7 +29,7 @@ _STORAGE_BYTES = {
 def looks_like_pickle(head: bytes, allow: AllowList) -> bool:
     """Whether loading these bytes as a pickle would import or call anything before failing (or finish)."""
     scratch = Context("", allow, Limits(max_opcodes=100_000))
-    vm = PickleVM(Reader(io.BytesIO(head), seekable=False), scratch, "")
+    vm = Machine(Reader(io.BytesIO(head), seekable=False), scratch, "")
     try:
         vm.run()
     except Malformed:
@@ -50,7 +51,7 @@ def scan_pickles(ctx: Context, reader: Reader, member: str, joblib: bool = True,
     index = 0
     while index == 0 or not reader.at_end():
         ctx.count_pickle()
-        vm = PickleVM(reader, ctx, _label(member, index), joblib=joblib and not torch_persistent,
+        vm = Machine(reader, ctx, _label(member, index), joblib=joblib and not torch_persistent,
                       torch=torch_persistent)
         try:
             value = vm.run()
@@ -71,7 +72,7 @@ def scan_pickles(ctx: Context, reader: Reader, member: str, joblib: bool = True,
 
 def _run(ctx: Context, reader: Reader, member: str, **options: Any) -> Any:
     ctx.count_pickle()
-    return PickleVM(reader, ctx, member, **options).run()
+    return Machine(reader, ctx, member, **options).run()
 
 
 def _storage_sizes(persistent_ids: list[Any]) -> dict[Any, int]:

@@ -89,7 +89,7 @@ def _scan_stream(ctx: Context, stream: BinaryIO, member: str, depth: int) -> For
         return found if found != Format.NOT_A_MODEL else Format.PICKLE
     shape = sniff.container(head)
     if shape == sniff.ZIP:
-        return _scan_zip(ctx, containers.seekable_copy(stream, reader, start), member, depth)
+        return _in_copy(_scan_zip, ctx, stream, reader, start, member, depth)
     if shape == sniff.NPY:
         return _scan_npy(ctx, reader, member)
     if shape == sniff.PICKLE or (head and looks_like_pickle(reader.peek(1 << 16), ctx.allow)):
@@ -99,10 +99,21 @@ def _scan_stream(ctx: Context, stream: BinaryIO, member: str, depth: int) -> For
         keras_config.scan_h5(ctx, reader, member)
         return Format.H5
     if shape == sniff.TAR:
-        return _scan_tar(ctx, containers.seekable_copy(stream, reader, start), member, depth)
+        return _in_copy(_scan_tar, ctx, stream, reader, start, member, depth)
     size = _size(stream, start)
     safe = sniff.safe_format(head, size)
     return Format(safe) if safe else Format.NOT_A_MODEL
+
+
+def _in_copy(scan: Callable[..., Format], ctx: Context, stream: BinaryIO, reader: Reader, start: int | None,
+             member: str | None, depth: int) -> Format:
+    """Run a container scan on a seekable copy of the stream; a spooled copy is closed after it."""
+    copy = containers.seekable_copy(stream, reader, start)
+    try:
+        return scan(ctx, copy, member, depth)
+    finally:
+        if copy is not stream:
+            copy.close()
 
 
 def _size(stream: BinaryIO, start: int | None) -> int | None:
