@@ -155,24 +155,37 @@ def _connect(settings: SmtpSettings, timeout: float, context: Optional[ssl.SSLCo
         if password is None:
             raise NotifyError(f"--notify logs in as {settings.username}: set the password in ${settings.password_env}")
     context = context or ssl.create_default_context()
+    client: Optional[smtplib.SMTP] = None
     try:
-        client: smtplib.SMTP
         if settings.tls:
             client = smtplib.SMTP_SSL(settings.host, settings.port, timeout=timeout, context=context)
         else:
             client = smtplib.SMTP(settings.host, settings.port, timeout=timeout)
-        client.ehlo()
-        if settings.starttls:
-            client.starttls(context=context)
-            client.ehlo()
-        if settings.username and password is not None:
-            client.login(settings.username, password)
+        _greet(client, settings, password, context)
         return client
     except smtplib.SMTPAuthenticationError as exc:
+        _close(client)
         raise NotifyError(f"SMTP server {settings.host}:{settings.port} refused the login of {settings.username} "
                           f"({exc.smtp_code})") from exc
     except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
+        _close(client)
         raise NotifyError(f"SMTP server {settings.host}:{settings.port} cannot be used: {exc}") from exc
+
+
+def _greet(client: smtplib.SMTP, settings: SmtpSettings, password: Optional[str], context: ssl.SSLContext) -> None:
+    """EHLO, then STARTTLS and the login when the settings ask for them."""
+    client.ehlo()
+    if settings.starttls:
+        client.starttls(context=context)
+        client.ehlo()
+    if settings.username and password is not None:
+        client.login(settings.username, password)
+
+
+def _close(client: Optional[smtplib.SMTP]) -> None:
+    """A connection whose login or STARTTLS failed is closed, not left to the garbage collector."""
+    if client is not None:
+        client.close()
 
 
 def notify_smtp(url: str, audits: Sequence[ProjectAudit], dry_run: bool = False, *, sender: str = DEFAULT_SENDER,
