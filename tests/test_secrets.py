@@ -14,20 +14,20 @@ from packflow_export.secrets import scan_chunks
 
 AKIA = "AKIA" + "Q3EGRW7KZ2BN5M4P"
 SECRET_CONTENT = [
-    ("key.txt", "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----\n", "PEM private key"),
-    ("config.py", f'AWS_ID = "{AKIA}"\n', "AWS access key id"),
+    ("key.txt", "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----\n", "private key (PEM or OpenSSH)"),
+    ("config.py", f'AWS_ID = "{AKIA}"\n', "AWS access key ID"),
     ("aws.cfg", "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYzq8hG3kLmA\n", "AWS secret access key"),
     ("ci.sh", "TOKEN=ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8" + "\n", "GitHub token"),
-    ("gl.txt", "glpat-" + "Zx8Yw7Vu6Ts5Rq4Po3Nm" + "\n", "GitLab token"),
+    ("gl.txt", "glpat-" + "Zx8Yw7Vu6Ts5Rq4Po3Nm" + "\n", "GitLab personal, project or group access token"),
     ("slack.json", '{"t": "xoxb-' + "2048193755-9fk2mQ8sLw" + '"}\n', "Slack token"),
-    ("pay.py", "stripe.key = 'sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc" + "'\n", "Stripe live key"),
+    ("pay.py", "stripe.key = 'sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc" + "'\n", "Stripe secret or restricted key"),
     ("maps.js", "const k = 'AIza" + "SyD8r3kQ2mX7vL9pW4nB6tY1cZ5hJ0fE3gK" + "';\n", "Google API key"),
-    ("hf.py", "token = 'hf_" + "kTq8ZrW3mN6pL2xV9cB4yH7jD1fG5sA0eU" + "'\n", "Hugging Face token"),
+    ("hf.py", "token = 'hf_" + "kTq8ZrW3mN6pL2xV9cB4yH7jD1fG5sA0eU" + "'\n", "Hugging Face access token"),
     ("db.yaml", "url: postgres://admin:S3cr3tPassw0rd@db.internal:5432/app\n", "password in a URL"),
-    ("settings.py", 'DB_PASSWORD = "Tr0ub4dor&3-horse"\n', "password or token assignment"),
-    ("deploy.conf", "API_TOKEN=9f8e7d6c5b4a3f2e1d0c\n", "password or token in an env line"),
+    ("settings.py", 'DB_PASSWORD = "Tr0ub4dor&3-horse"\n', "password, token or key assigned as a literal string"),
+    ("deploy.conf", "API_TOKEN=9f8e7d6c5b4a3f2e1d0c\n", "password, token or key in a config or env line"),
     ("openai.txt", "key: sk-proj-" + "a1B2c3D4e5F6g7H8i9J0" + "T3BlbkFJ" + "k1L2m3N4o5P6q7R8s9T0" + "\n", "OpenAI API key"),
-    ("npm.txt", "npm_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8" + "\n", "npm token"),
+    ("npm.txt", "npm_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8" + "\n", "npm access token"),
 ]
 PLACEHOLDERS = [
     'AWS_ID = "AKIAXXXXXXXXXXXXXXXX"\n', 'AWS_ID = "AKIAIOSFODNN7EXAMPLE"\n', 'password = "<your-token>"\n',
@@ -95,28 +95,28 @@ def scan(text: bytes, name: str = "x.txt") -> list:
 
 
 def test_one_finding_per_line_the_most_specific_rule():
-    assert scan(f'aws_id = "{AKIA}"  # password = "hunter2hunter2"\n'.encode()) == [("AWS access key id", 1)]
+    assert scan(f'aws_id = "{AKIA}"  # password = "hunter2hunter2"\n'.encode()) == [("AWS access key ID", 1)]
 
 
 def test_lines_are_counted_across_chunks():
     text = b"filler line\n" * 200_000 + f'AWS_ID = "{AKIA}"\n'.encode()
     chunks = [text[i:i + 65536] for i in range(0, len(text), 65536)]
-    assert [(h.rule, h.line) for h in scan_chunks(chunks, "x.cfg")[1]] == [("AWS access key id", 200_001)]
+    assert [(h.rule, h.line) for h in scan_chunks(chunks, "x.cfg")[1]] == [("AWS access key ID", 200_001)]
 
 
 def test_utf16_text_is_scanned_as_the_text_it_is():
     text = f'line one\nAWS_ID = "{AKIA}"\n'.encode("utf-16")
     kind, hits = scan_chunks([text], "x.txt")
-    assert kind == "utf-16" and [(h.rule, h.line) for h in hits] == [("AWS access key id", 2)]
+    assert kind == "utf-16" and [(h.rule, h.line) for h in hits] == [("AWS access key ID", 2)]
 
 
 def test_a_stray_nul_does_not_hide_a_text_file():
-    assert scan(f'first\0line\nAWS_ID = "{AKIA}"\n'.encode()) == [("AWS access key id", 2)]
+    assert scan(f'first\0line\nAWS_ID = "{AKIA}"\n'.encode()) == [("AWS access key ID", 2)]
 
 
 def test_json_escaped_code_in_a_notebook_is_found():
-    notebook = {"cells": [{"cell_type": "code", "source": ['api_key = "sk-abcdefghij0123456789"\n']}]}
-    assert scan(json.dumps(notebook).encode(), "train.ipynb") == [("password or token assignment", 1)]
+    notebook = {"cells": [{"cell_type": "code", "source": ['api_key = "sk-q8Wm2Lx7Zr4Kp9Vt3Nb6"\n']}]}
+    assert scan(json.dumps(notebook).encode(), "train.ipynb") == [("password, token or key assigned as a literal string", 1)]
 
 
 ML_SOURCE = '''\

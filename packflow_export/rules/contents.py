@@ -174,7 +174,7 @@ def scan_file(name: str, open_chunks: Callable, allowed: frozenset, finder, reop
     if hits and name in allowed:
         found.append(ALLOWED_SECRET(f"{name} contains what looks like a {hits[0][1].rule}; packed because "
                                     f"--allow-secret names it", name, hits[0][1].line))
-    elif not rule:
+    else:  # a file flagged by its name still has each real key reported on its line
         fix = f"Remove it (use an environment variable), add the file to .packflowignore, or pass --allow-secret {name}."
         nested: dict = {}
         for inner, hit in hits:
