@@ -16,7 +16,7 @@ from pathlib import PurePosixPath
 from typing import Any, Callable, Iterable, Iterator, NamedTuple, Optional, Union
 
 from .checks import VALIDATORS, entropy, is_placeholder
-from .ruleset import WINDOW, CompiledRule, RuleSet, default_rules
+from .ruleset import WINDOW, CompiledRule, RuleSet, alternation, default_rules
 
 SAMPLE_BYTES = 8192
 CHUNK_BYTES = 1 << 20
@@ -65,12 +65,12 @@ class PythonFinder:
 @lru_cache(maxsize=8)
 def _anchor_roots(rules: RuleSet) -> tuple[tuple[bytes, bool, tuple[tuple[int, bytes], ...]], ...]:
     """Anchors grouped under the shortest anchor (of the same case mode) each starts with."""
-    anchors = rules.anchors
     roots: dict = {}
-    for index, anchor in sorted(enumerate(anchors), key=lambda item: len(item[1].text)):
-        for (root, ignore_case) in roots:
-            if ignore_case == anchor.ignore_case and anchor.text.startswith(root):
-                roots[(root, ignore_case)].append((index, anchor.text))
+    for index, anchor in sorted(enumerate(rules.anchors), key=lambda item: len(item[1].text)):
+        for length in range(1, len(anchor.text) + 1):
+            members = roots.get((anchor.text[:length], anchor.ignore_case))
+            if members is not None:
+                members.append((index, anchor.text))
                 break
         else:
             roots[(anchor.text, anchor.ignore_case)] = [(index, anchor.text)]
@@ -262,9 +262,10 @@ class Scanner:
         rule, secret = compiled.rule, match.group(compiled.group)
         if not secret:
             return False
-        if compiled.allow is not None and compiled.allow.search(secret):
+        allow, allow_match = alternation(compiled.allow), alternation(compiled.allow_match)
+        if allow is not None and allow.search(secret):
             return False
-        if compiled.allow_match is not None and compiled.allow_match.search(match.group(0)):
+        if allow_match is not None and allow_match.search(match.group(0)):
             return False
         verdict = VALIDATORS[rule.validator](secret) if rule.validator else None
         if verdict is False:

@@ -66,8 +66,8 @@ class CompiledRule(NamedTuple):
     group: int
     back: Optional["re.Pattern[bytes]"]  # finds where the identifier or scheme holding an anchor starts
     back_limit: int
-    allow: Optional["re.Pattern[bytes]"]
-    allow_match: Optional["re.Pattern[bytes]"]
+    allow: tuple[str, ...]  # compiled by alternation() when a match first needs them
+    allow_match: tuple[str, ...]
 
 
 class RuleFile(NamedTuple):
@@ -146,13 +146,21 @@ def _rule_from_data(data: Any, source: str, index: int) -> SecretRule:
 
 def parse_rules_file(text: str, source: str) -> RuleFile:
     """A rules file's rules and lists, every field checked; any mistake raises SecretRulesError."""
+    return rules_from_data(_load_yaml(text, source), source)
+
+
+def _load_yaml(text: str, source: str) -> Any:
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        data = yaml.load(text, Loader=loader)
+        return yaml.load(text, Loader=loader)
     except yaml.YAMLError as exc:
         raise SecretRulesError(f"secret rules file {source}: is not valid YAML: {exc}") from None
+
+
+def rules_from_data(data: Any, source: str) -> RuleFile:
+    """The rules and lists of a parsed rules file, every field checked."""
     if not isinstance(data, dict):
         raise SecretRulesError(f"secret rules file {source}: must be a mapping with a `rules:` list")
     unknown = sorted(set(data) - FILE_KEYS)
@@ -174,12 +182,72 @@ def parse_rules_file(text: str, source: str) -> RuleFile:
 
 @lru_cache(maxsize=16)
 def _read_rules_file(path: str, mtime_ns: int, size: int) -> RuleFile:
-    """Parsing is the cost: a file is parsed once per process while it is unchanged."""
+    """Parsing YAML is the cost (20 ms for the bundled file, a tenth of check's start-up): a file is parsed once
+    per process while unchanged, and its parsed form is kept as JSON in the user cache, keyed by content."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        raw = Path(path).read_bytes()
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SecretRulesError(f"secret rules file {path}: cannot be read: {exc}") from None
-    return parse_rules_file(text, path)
+    cache = _cache_file(raw)
+    data = _read_cache(cache)
+    if data is None:
+        data = _load_yaml(text, path)
+        _write_cache(cache, data)
+    return rules_from_data(data, path)
+
+
+def _cache_file(raw: bytes) -> Optional[Path]:
+    import hashlib
+
+    try:
+        return _cache_root() / "secret-rules" / f"{hashlib.sha256(raw).hexdigest()[:40]}.json"
+    except (OSError, RuntimeError, KeyError):  # no home folder: parse every time
+        return None
+
+
+def _cache_root() -> Path:
+    """load.cache_root()'s folder, without importing the load proof's module (50 ms) on check's path."""
+    import os
+    import sys
+
+    override = os.environ.get("PACKFLOW_EXPORT_CACHE")
+    if override:
+        return Path(override)
+    if sys.platform == "win32":
+        return Path(os.environ.get("LOCALAPPDATA", Path.home())) / "packflow-export" / "Cache"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "packflow-export"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "packflow-export"
+
+
+def _read_cache(cache: Optional[Path]) -> Any:
+    import json
+
+    if cache is None:
+        return None
+    try:
+        return json.loads(cache.read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_cache(cache: Optional[Path], data: Any) -> None:
+    """Best effort and atomic: a cache that cannot be written only costs the next run the parse."""
+    import json
+    import os
+    import tempfile
+
+    if cache is None:
+        return
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=cache.parent, suffix=".partial")
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(data, stream)
+        os.replace(temporary, cache)
+    except (OSError, TypeError, ValueError):
+        pass
 
 
 def read_rules_file(path: Path) -> RuleFile:
@@ -209,8 +277,11 @@ def load_secret_rules(paths: Sequence[Path] = (), disabled: Iterable[str] = (),
         if rule_id not in by_id:
             raise SecretRulesError(f"secret rule {rule_id!r} cannot be disabled: no rule has that id")
         del by_id[rule_id]
-    return RuleSet(tuple(by_id.values()), tuple(lists["allowed_paths"]), tuple(lists["placeholders"]),
-                   tuple(lists["example_values"]))
+    rules = RuleSet(tuple(by_id.values()), tuple(lists["allowed_paths"]), tuple(lists["placeholders"]),
+                    tuple(lists["example_values"]))
+    if paths:  # the bundled rules are checked by the test suite; a fork's are checked now
+        rules.compile_all(frozenset(str(path) for path in files[1 if bundled else 0:]))
+    return rules
 
 
 @lru_cache(maxsize=None)
@@ -252,10 +323,13 @@ class RuleSet:
             found = self._compiled[index] = compile_rule(self.content[index])
         return found
 
-    def compile_all(self) -> None:
-        """Compile and check every pattern now (a fork's file is checked when loaded, not when first matched)."""
-        for index in range(len(self.content)):
-            self.compiled(index)
+    def compile_all(self, sources: Optional[frozenset[str]] = None) -> None:
+        """Compile and check every pattern now (or those of rules from these files): a fork's file is checked
+        when loaded, not when first matched."""
+        for index, rule in enumerate(self.content):
+            if sources is None or rule.source in sources:
+                self._compiled[index] = compile_rule(rule, eager=True)
+        _placeholder_pattern(self)
 
     @property
     def anchors(self) -> tuple[Anchor, ...]:
@@ -401,8 +475,9 @@ def _printable_only(name: str, value: Any) -> bool:
     return name in ("AT",)
 
 
-def compile_rule(rule: SecretRule) -> CompiledRule:
-    """A rule's pattern compiled and checked: bounded, printable-only, no longer than the scan's window."""
+def compile_rule(rule: SecretRule, eager: bool = False) -> CompiledRule:
+    """A rule's pattern compiled and checked: bounded, printable-only, no longer than the scan's window (eager:
+    its allow patterns too, so a fork's mistake is reported when its file is loaded)."""
     where = f"rule {rule.id!r}"
     tree = _parse(rule)
     _check_tree(tree, rule)
@@ -413,14 +488,19 @@ def compile_rule(rule: SecretRule) -> CompiledRule:
     if group > pattern.groups:
         raise _fail(rule.source, where, f"secret_group {group} is not a group of the pattern")
     back = re.compile(b"(?s).*[^" + START_CLASSES[rule.start][1:]) if rule.start in START_CLASSES else None
-    return CompiledRule(rule, pattern, group, back, START_LIMITS.get(rule.start, 0),
-                        _alternation(rule, "allow", rule.allow), _alternation(rule, "allow_match", rule.allow_match))
+    if eager:
+        for field, patterns in (("allow", rule.allow), ("allow_match", rule.allow_match)):
+            try:
+                alternation(patterns)
+            except (re.error, UnicodeEncodeError) as exc:
+                raise _fail(rule.source, where, f"an {field} pattern does not compile: {exc}") from None
+    return CompiledRule(rule, pattern, group, back, START_LIMITS.get(rule.start, 0), rule.allow, rule.allow_match)
 
 
-def _alternation(rule: SecretRule, field: str, patterns: tuple[str, ...]) -> Optional["re.Pattern[bytes]"]:
+@lru_cache(maxsize=64)
+def alternation(patterns: tuple[str, ...]) -> Optional["re.Pattern[bytes]"]:
+    """The allow patterns of a rule as one regex, compiled when a match first needs them (the generic rules'
+    take 10 ms to compile, and most scans never need them); rules sharing a list share the regex."""
     if not patterns:
         return None
-    try:
-        return re.compile(b"|".join(b"(?:" + p.encode("ascii") + b")" for p in patterns))
-    except (re.error, UnicodeEncodeError) as exc:
-        raise _fail(rule.source, f"rule {rule.id!r}", f"an {field} pattern does not compile: {exc}") from None
+    return re.compile(b"|".join(b"(?:" + p.encode("ascii") + b")" for p in patterns))
