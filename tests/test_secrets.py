@@ -208,3 +208,79 @@ def test_hyperscan_is_what_large_scans_use():
     from packflow_export.secrets import finder_for
 
     assert isinstance(finder_for(1 << 30), HyperscanFinder) and isinstance(finder_for(1000), PythonFinder)
+
+
+# Issue 15 item 13 and issue 19: secrets people leak, in the files they leak them in -------------------------------
+
+MISSED_BEFORE = [
+    ("config.yaml", "database:\n  password: Xk9#mP2vLq8wZr4t\n", 2),
+    ("settings.py", 'SECRET_KEY = "k7#p2x9Lq!vZ4mW8rT1y"\n', 1),
+    ("client.py", 'token = "9f8e7d6c5b4a3f2e1d0c9b8a"\n', 1),
+    ("deploy.sh", '#!/bin/sh\nexport SECRET_KEY="x8Kq2LmP9vRt4Wz7Yb1N"\n', 2),
+    ("db.py", 'password = "Summer2024-contest!"\n', 1),
+    ("prod.py", 'API_KEY_PROD = "Zf3D0LXCM3EIMbgJpUNnkRtOfOueHznB"\n', 1),
+    ("train.py", 'fooToken = "a8F3kL9qP2mZ7xW4vB6n"\n', 1),
+    ("run.sh", 'curl -u ci-bot:Qm8vX2kL9pR4tZ7w https://registry.example.org/api\n', 1),
+    ("call.sh", 'curl -H "Authorization: Bearer Tk9vX2mQ8pL4wZ7rB1nC5yD" https://api.example.org\n', 1),
+]
+
+
+@pytest.mark.parametrize("name, content, line", MISSED_BEFORE, ids=[case[0] for case in MISSED_BEFORE])
+def test_secrets_missed_before_are_found_on_their_line(project, name, content, line):
+    (project / name).write_text(content)
+    (found,) = findings_of(inspect(project), "PF801")
+    assert found["path"] == name and found["line"] == line
+
+
+def test_prerelease_pins_in_requirements_are_not_secrets(project):
+    """tiktoken==0.7.0.post1 and friends were PF801 (the env-line rule read `token` in their names)."""
+    with (project / "requirements.txt").open("a") as handle:
+        handle.write("tiktoken==0.7.0.post1\ntokenizers==0.15.2rc1\nsecretstorage==3.3.3.dev1\nkeyring==25.2.1\n")
+    assert findings_of(inspect(project), "PF801") == []
+
+
+def test_a_dotenv_file_is_flagged_by_name_and_each_key_on_its_line(project):
+    (project / ".gitignore").write_text("")
+    (project / ".env").write_text("DEBUG=true\nOPENAI_API_KEY=sk-proj-" + "q8Wm2Lx7Zr4Kp9Vt3Nb6Yc1Hd5Jf0Gs" * 3
+                                  + "\nLOG_LEVEL=info\nDATABASE_URL=postgres://app:Vq8mX2kL9pR4tZ7w@db:5432/app\n")
+    found = findings_of(inspect(project), "PF801")
+    assert [(f["path"], f["line"]) for f in found] == [(".env", None), (".env", 2), (".env", 4)]
+    assert "dotenv file" in found[0]["message"] and "OpenAI API key" in found[1]["message"]
+
+
+def _zip_bytes(members: dict, stored: bool) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED) as archive:
+        for member, data in members.items():
+            archive.writestr(member, data)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("stored", [True, False], ids=["stored", "deflated"])
+def test_utf16_text_inside_a_nested_zip_is_found(project, stored):
+    text = f'line one\nAWS_ID = "{AKIA}"\n'.encode("utf-16")
+    inner = _zip_bytes({"notes/creds.txt": text}, stored)
+    (project / "features.npz").write_bytes(_zip_bytes({"inner.zip": inner, "readme.txt": b"data"}, stored))
+    (found,) = findings_of(inspect(project), "PF801")
+    assert found["path"] == "features.npz" and "inner.zip!notes/creds.txt (line 2)" in found["message"]
+    assert "AWS access key ID" in found["message"]
+
+
+PLACEHOLDER_LINES = [
+    'aws_access_key_id = "AKIAIOSFODNN7EXAMPLE"', "SLACK_BOT_TOKEN=xoxb-your-token", "OPENAI_API_KEY=<YOUR_API_KEY>",
+    'OPENAI_API_KEY="sk-..."', 'api_key = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"', 'token = "00000000000000000000000000000000"',
+    "password: ${DB_PASSWORD}", 'password = os.environ["DB_PASSWORD"]', "token: ${{ secrets.HF_TOKEN }}",
+    "api_key: '{{ secrets.OPENAI_API_KEY }}'", "GITHUB_TOKEN=ghp_XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
+    "url: postgres://user:password@localhost:5432/db", "stripe_key = 'sk_test_4eC39HqLyjWDarjtT1zdp7dc'",
+    'secret_key = "your-secret-key-here"', 'HF_TOKEN = "hf_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"',
+    'API_KEY = "REPLACE_WITH_YOUR_KEY"', 'password = "********"', 'token = "<token>"',
+]
+
+
+@pytest.mark.parametrize("line", PLACEHOLDER_LINES)
+@pytest.mark.parametrize("name", ["settings.py", "config.yaml", "deploy.env.sh"])
+def test_placeholders_and_documented_example_keys_are_never_findings(line, name):
+    assert scan(line.encode() + b"\n", name) == []

@@ -235,7 +235,8 @@ def _scan(open_chunks: Callable, name: str, finder, spool) -> tuple:
 
 def _scan_nested(handle, outer: str, finder, depth: int, findings: list) -> list:
     """Hits inside a zip archive that is itself a file of the project: names, and the content of compressed
-    members (stored ones were scanned with the file's own bytes). What cannot be read is reported as unscanned."""
+    members (stored ones were scanned with the file's own bytes, unless they are UTF-16/32 text or a zip archive,
+    whose content those bytes do not show). What cannot be read is reported as unscanned."""
     import zipfile
 
     handle.seek(0)
@@ -245,50 +246,71 @@ def _scan_nested(handle, outer: str, finder, depth: int, findings: list) -> list
         findings.append(UNSCANNED(f"{outer} starts like a zip archive but cannot be read as one ({exc}): its "
                                   f"compressed content is not scanned", outer))
         return []
-    hits, budget = [], NESTED_INFLATE_BYTES
+    hits: list = []
+    budget = [NESTED_INFLATE_BYTES]
     with archive:
         for info in archive.infolist():
-            if info.is_dir():
-                continue
-            inner = info.filename
-            rule = secrets.name_rule(inner)
-            if rule:
-                findings.append(SECRET(f"{outer} holds {inner}, which looks like a secret ({rule})", outer))
-            if info.compress_type == zipfile.ZIP_STORED and not info.flag_bits & 0x1:
-                continue
-            if info.flag_bits & 0x1:
-                findings.append(UNSCANNED(f"{outer} holds {inner} encrypted: it cannot be scanned", outer))
-                continue
-            if info.file_size > budget:
-                findings.append(UNSCANNED(f"{outer}: {inner} is not scanned (it inflates to {info.file_size:,} bytes, "
-                                          f"past the {NESTED_INFLATE_BYTES:,}-byte budget for a nested archive)", outer))
-                budget = 0
-                continue
-            budget -= info.file_size
-            try:
-                with archive.open(info) as member:
-                    data_head = member.read(4)
-                    member_chunks = _prefixed(data_head, member, info.file_size)
-                    if data_head == ZIP_MAGIC and depth < NESTED_DEPTH:
-                        import tempfile
-
-                        with tempfile.SpooledTemporaryFile(max_size=8 << 20) as nested:
-                            for piece in member_chunks:
-                                nested.write(piece)
-                            nested.seek(0)
-                            _, inner_hits = secrets.scan_chunks(iter(lambda: nested.read(1 << 20), b""), inner, finder)
-                            hits += [(inner, hit) for hit in inner_hits]
-                            hits += [(f"{inner}!{deeper}", hit) for deeper, hit in
-                                     _scan_nested(nested, f"{outer}!{inner}", finder, depth + 1, findings)]
-                    else:
-                        if data_head == ZIP_MAGIC:
-                            findings.append(UNSCANNED(f"{outer}: {inner} is an archive nested more than {NESTED_DEPTH} "
-                                                      f"levels deep: its compressed content is not scanned", outer))
-                        _, inner_hits = secrets.scan_chunks(member_chunks, inner, finder)
-                        hits += [(inner, hit) for hit in inner_hits]
-            except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
-                findings.append(UNSCANNED(f"{outer}: {inner} cannot be read ({exc}): it is not scanned", outer))
+            if not info.is_dir():
+                hits += _scan_member(archive, info, outer, finder, depth, findings, budget)
     return hits
+
+
+_TEXT_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
+
+
+def _scan_member(archive, info, outer: str, finder, depth: int, findings: list, budget: list) -> list:
+    """One member of a nested archive: its name, then its content unless the outer bytes already showed it."""
+    import zipfile
+
+    inner = info.filename
+    rule = secrets.name_rule(inner)
+    if rule:
+        findings.append(SECRET(f"{outer} holds {inner}, which looks like a secret ({rule})", outer))
+    if info.flag_bits & 0x1:
+        findings.append(UNSCANNED(f"{outer} holds {inner} encrypted: it cannot be scanned", outer))
+        return []
+    if info.file_size > budget[0]:
+        findings.append(UNSCANNED(f"{outer}: {inner} is not scanned (it inflates to {info.file_size:,} bytes, "
+                                  f"past the {NESTED_INFLATE_BYTES:,}-byte budget for a nested archive)", outer))
+        budget[0] = 0
+        return []
+    try:
+        with archive.open(info) as member:
+            data_head = member.read(4)
+            if info.compress_type == zipfile.ZIP_STORED and not (
+                    data_head.startswith(_TEXT_BOMS) or (data_head == ZIP_MAGIC and depth < NESTED_DEPTH)):
+                return []  # its bytes, as they are, were scanned with the file holding it
+            budget[0] -= info.file_size
+            stored = info.compress_type == zipfile.ZIP_STORED
+            return _scan_member_content(data_head, member, info, outer, finder, depth, findings, stored)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
+        findings.append(UNSCANNED(f"{outer}: {inner} cannot be read ({exc}): it is not scanned", outer))
+        return []
+
+
+def _scan_member_content(data_head: bytes, member, info, outer: str, finder, depth: int, findings: list,
+                         stored: bool) -> list:
+    """A member's content scanned (a stored zip's own bytes were scanned already: only its members are)."""
+    inner = info.filename
+    member_chunks = _prefixed(data_head, member, info.file_size)
+    if data_head == ZIP_MAGIC and depth < NESTED_DEPTH:
+        import tempfile
+
+        with tempfile.SpooledTemporaryFile(max_size=8 << 20) as nested:
+            for piece in member_chunks:
+                nested.write(piece)
+            nested.seek(0)
+            hits = []
+            if not stored:
+                _, inner_hits = secrets.scan_chunks(iter(lambda: nested.read(1 << 20), b""), inner, finder)
+                hits = [(inner, hit) for hit in inner_hits]
+            return hits + [(f"{inner}!{deeper}", hit) for deeper, hit in
+                           _scan_nested(nested, f"{outer}!{inner}", finder, depth + 1, findings)]
+    if data_head == ZIP_MAGIC:
+        findings.append(UNSCANNED(f"{outer}: {inner} is an archive nested more than {NESTED_DEPTH} "
+                                  f"levels deep: its compressed content is not scanned", outer))
+    _, inner_hits = secrets.scan_chunks(member_chunks, inner, finder)
+    return [(inner, hit) for hit in inner_hits]
 
 
 def _prefixed(first: bytes, stream, limit: int):
