@@ -174,6 +174,7 @@ class Scanner:
         self._hits: dict = {}  # line or offset -> (rule index, Hit)
         self._tried: dict = {}  # rule index -> the last content offset its pattern was tried at
         self._anchors = self.rules.anchors
+        self._compiled = self.rules.compiled_rules  # filled as rules are first needed
 
     @property
     def _size(self) -> int:
@@ -210,18 +211,21 @@ class Scanner:
             return
         self._done = high
         cache: list[bytes] = []
+        size = len(buffer)
 
         def lowered() -> bytes:
             if not cache:
-                cache.append(bytes(buffer[:self._size]).lower())
+                cache.append(bytes(buffer[:size]).lower())
             return cache[0]
         cursor, line = 0, self._line
+        anchors, skipped, match_at = self._anchors, self._skipped, self._match
         for start, end in self._regions(low, high):
-            for position, index in self._finder(buffer, max(start, low), min(end, high), self._size, lowered):
-                for rule_index in self._anchors[index].rules:
-                    if rule_index in self._skipped:
+            for position, index in self._finder(buffer, max(start, low), min(end, high), size, lowered):
+                starts: dict = {}  # rules that start where the identifier holding the anchor does share that search
+                for rule_index in anchors[index].rules:
+                    if rule_index in skipped:
                         continue
-                    match = self._match(rule_index, position)
+                    match = match_at(rule_index, position, starts)
                     if match is None:
                         continue
                     if self.binary:
@@ -241,19 +245,22 @@ class Scanner:
                 hit = Hit(rule.description, None if self.binary else line, self._base + start, rule.id)
                 self._hits[key] = (rule_index, hit)
 
-    def _match(self, rule_index: int, position: int) -> Any:
+    def _match(self, rule_index: int, position: int, starts: dict) -> Any:
         """The rule's match around this anchor occurrence, unless what it holds is not a secret."""
-        compiled = self.rules.compiled(rule_index)
-        buffer, limit = self._store, self._size
+        compiled = self._compiled[rule_index] or self.rules.compiled(rule_index)
+        buffer = self._store
         start = position
         if compiled.back is not None:
-            low = max(0, position - compiled.back_limit)
-            before = compiled.back.match(buffer, low, position)
-            start = before.end() if before else low
-        if self._tried.get(rule_index) == self._base + start:
+            start = starts.get(compiled.back)
+            if start is None:
+                low = max(0, position - compiled.back_limit)
+                before = compiled.back.match(buffer, low, position)
+                start = starts[compiled.back] = before.end() if before else low
+        absolute = self._base + start
+        if self._tried.get(rule_index) == absolute:
             return None  # another anchor in the same identifier: this start was tried
-        self._tried[rule_index] = self._base + start
-        match = compiled.pattern.match(buffer, start, min(limit, start + WINDOW))
+        self._tried[rule_index] = absolute
+        match = compiled.pattern.match(buffer, start, start + WINDOW)
         if match is None or match.end() <= position or not self._is_secret(compiled, match):
             return None
         return match

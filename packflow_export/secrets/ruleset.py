@@ -317,6 +317,11 @@ class RuleSet:
     def ids(self) -> tuple[str, ...]:
         return tuple(rule.id for rule in self.content + self.path_rules)
 
+    @property
+    def compiled_rules(self) -> list[Optional[CompiledRule]]:
+        """The compiled rules by index, None until first needed (compiled() fills them)."""
+        return self._compiled
+
     def compiled(self, index: int) -> CompiledRule:
         found = self._compiled[index]
         if found is None:
