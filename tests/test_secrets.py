@@ -14,7 +14,7 @@ from packflow_export.secrets import scan_chunks
 
 AKIA = "AKIA" + "Q3EGRW7KZ2BN5M4P"
 SECRET_CONTENT = [
-    ("key.txt", "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----\n", "private key (PEM or OpenSSH)"),
+    ("key.txt", "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAq8Vt2xL\n-----END RSA PRIVATE KEY-----\n", "private key (PEM or OpenSSH)"),
     ("config.py", f'AWS_ID = "{AKIA}"\n', "AWS access key ID"),
     ("aws.cfg", "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYzq8hG3kLmA\n", "AWS secret access key"),
     ("ci.sh", "TOKEN=ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8" + "\n", "GitHub token"),
@@ -77,7 +77,7 @@ def test_secret_can_be_ignored_or_explicitly_allowed(project):
 def test_binary_files_are_scanned_in_full(project):
     with (project / "weights.bin").open("wb") as handle:
         handle.write(bytes(range(256)) * 100)  # well past the first 8 KiB
-        handle.write(b"\0\1-----BEGIN RSA PRIVATE KEY-----\0" + bytes(range(256)) * 10)
+        handle.write(b"\0\1-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAq8Vt2xL\0" + bytes(range(256)) * 10)
     (found,) = findings_of(inspect(project), "PF801")
     assert found["path"] == "weights.bin" and "at byte 25,602" in found["message"] and found["line"] is None
 

@@ -249,7 +249,9 @@ class Scanner:
         """The rule's match around this anchor occurrence, unless what it holds is not a secret."""
         compiled = self._compiled[rule_index] or self.rules.compiled(rule_index)
         buffer = self._store
-        start = position
+        start = position - compiled.offset
+        if start < 0:
+            return None
         if compiled.back is not None:
             start = starts.get(compiled.back)
             if start is None:

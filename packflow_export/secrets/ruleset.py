@@ -14,7 +14,7 @@ import fnmatch
 import re
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Iterable, NamedTuple, Optional, Sequence
+from typing import Any, Callable, Iterable, NamedTuple, Optional, Sequence, Union
 
 BUNDLED_RULES = Path(__file__).with_name("rules.yaml")
 WINDOW = 4096  # the longest match a rule may make, and the context a scan keeps on each side of a candidate
@@ -38,7 +38,7 @@ class SecretRule(NamedTuple):
     docs: str
     keywords: tuple[str, ...] = ()
     ignore_case: bool = False
-    start: str = "anchor"
+    start: Union[str, int] = "anchor"  # anchor, identifier, scheme, or the number of bytes before the keyword
     pattern: str = ""
     secret_group: int = -1  # -1: group 1 when the pattern has groups, else the whole match
     entropy: Optional[float] = None
@@ -66,6 +66,7 @@ class CompiledRule(NamedTuple):
     group: int
     back: Optional["re.Pattern[bytes]"]  # finds where the identifier or scheme holding an anchor starts
     back_limit: int
+    offset: int  # the match starts this many bytes before the keyword
     allow: tuple[str, ...]  # compiled by alternation() when a match first needs them
     allow_match: tuple[str, ...]
 
@@ -117,8 +118,9 @@ def _rule_from_data(data: Any, source: str, index: int) -> SecretRule:
         if not isinstance(data["pattern"], str) or not data["pattern"]:
             raise _fail(source, where, "pattern must be a regular expression")
         fields["pattern"] = data["pattern"]
-    if "start" in data and data["start"] not in ("anchor", *START_CLASSES):
-        raise _fail(source, where, "start must be anchor, identifier or scheme")
+    start = data.get("start", "anchor")
+    if start not in ("anchor", *START_CLASSES) and not (type(start) is int and 1 <= start <= 64):
+        raise _fail(source, where, "start must be anchor, identifier, scheme or a number of bytes (1 to 64) before the keyword")
     fields.update({key: data[key] for key in ("start", "example_path") if key in data})
     if "secret_group" in data:
         if not isinstance(data["secret_group"], int) or data["secret_group"] < 0:
@@ -310,6 +312,12 @@ class RuleSet:
         self.example_values = frozenset(value.encode() for value in example_values)
         self._compiled: list[Optional[CompiledRule]] = [None] * len(self.content)
 
+    def subset(self, ids: Iterable[str]) -> "RuleSet":
+        """The same lists with only these rules: how a rule's examples are tested on their own."""
+        wanted = set(ids)
+        return RuleSet(tuple(rule for rule in self.content + self.path_rules if rule.id in wanted), self.allowed_paths,
+                       self.placeholders, tuple(value.decode() for value in self.example_values))
+
     def __repr__(self) -> str:
         return f"RuleSet({len(self.content)} content rules, {len(self.path_rules)} path rules)"
 
@@ -492,14 +500,17 @@ def compile_rule(rule: SecretRule, eager: bool = False) -> CompiledRule:
     group = rule.secret_group if rule.secret_group >= 0 else (1 if pattern.groups else 0)
     if group > pattern.groups:
         raise _fail(rule.source, where, f"secret_group {group} is not a group of the pattern")
-    back = re.compile(b"(?s).*[^" + START_CLASSES[rule.start][1:]) if rule.start in START_CLASSES else None
+    back = re.compile(b"(?s).*[^" + START_CLASSES[rule.start][1:]) if isinstance(rule.start, str) and \
+        rule.start in START_CLASSES else None
     if eager:
         for field, patterns in (("allow", rule.allow), ("allow_match", rule.allow_match)):
             try:
                 alternation(patterns)
             except (re.error, UnicodeEncodeError) as exc:
                 raise _fail(rule.source, where, f"an {field} pattern does not compile: {exc}") from None
-    return CompiledRule(rule, pattern, group, back, START_LIMITS.get(rule.start, 0), rule.allow, rule.allow_match)
+    offset = rule.start if isinstance(rule.start, int) else 0
+    return CompiledRule(rule, pattern, group, back, START_LIMITS.get(str(rule.start), 0), offset, rule.allow,
+                        rule.allow_match)
 
 
 @lru_cache(maxsize=64)
