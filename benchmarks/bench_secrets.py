@@ -49,7 +49,9 @@ def python_source(size: int) -> bytes:
 
 def tokenizer_json(size: int, rng: random.Random) -> bytes:
     letters = "abcdefghijklmnopqrstuvwxyz"
-    parts = ['{"version": "1.0", "added_tokens": [{"id": 0, "content": "[PAD]", "special": true}], "model": {"vocab": {']
+    parts = [
+        '{"version": "1.0", "added_tokens": [{"id": 0, "content": "[PAD]", "special": true}], "model": {"vocab": {'
+    ]
     written, index = 0, 0
     while written < size:
         token = "".join(rng.choice(letters) for _ in range(rng.randint(2, 12)))
@@ -64,8 +66,10 @@ def evaluation_csv(size: int, rng: random.Random) -> bytes:
     words = ["good", "great", "late", "product", "delivery", "broken", "excellent", "refund", "support", "fast"]
     rows, written, index = ["id,text,label,score,latency_ms\n"], 0, 0
     while written < size:
-        row = (f"{index},\"{' '.join(rng.choice(words) for _ in range(rng.randint(3, 12)))}\","
-               f"{rng.choice(['positive', 'neutral', 'negative'])},{rng.random():.6f},{rng.randint(1, 900)}\n")
+        row = (
+            f'{index},"{" ".join(rng.choice(words) for _ in range(rng.randint(3, 12)))}",'
+            f"{rng.choice(['positive', 'neutral', 'negative'])},{rng.random():.6f},{rng.randint(1, 900)}\n"
+        )
         rows.append(row)
         written += len(row)
         index += 1
@@ -76,7 +80,7 @@ def notebook(size: int, rng: random.Random) -> bytes:
     source = python_source(size // 4).decode("utf-8", "replace").splitlines(True)
     cells, written = [], 0
     while written < size:
-        code = source[rng.randrange(len(source) - 40):][:40]
+        code = source[rng.randrange(len(source) - 40) :][:40]
         image = base64.b64encode(rng.randbytes(30_000)).decode()
         cells.append({"cell_type": "code", "source": code, "outputs": [{"data": {"image/png": image}}]})
         written += 30_000 * 4 // 3 + sum(map(len, code))
@@ -85,9 +89,13 @@ def notebook(size: int, rng: random.Random) -> bytes:
 
 def samples(size: int) -> dict:
     rng = random.Random(0)
-    return {"Python source": ("sample.py", python_source(size)), "tokenizer JSON": ("tokenizer.json", tokenizer_json(size, rng)),
-            "CSV": ("evaluation.csv", evaluation_csv(size, rng)), "notebook": ("train.ipynb", notebook(size, rng)),
-            "random binary": ("weights.bin", rng.randbytes(size))}
+    return {
+        "Python source": ("sample.py", python_source(size)),
+        "tokenizer JSON": ("tokenizer.json", tokenizer_json(size, rng)),
+        "CSV": ("evaluation.csv", evaluation_csv(size, rng)),
+        "notebook": ("train.ipynb", notebook(size, rng)),
+        "random binary": ("weights.bin", rng.randbytes(size)),
+    }
 
 
 def tree_at(revision: str, work: Path) -> Path:
@@ -95,8 +103,9 @@ def tree_at(revision: str, work: Path) -> Path:
     target = work / f"tree-{revision}"
     if not (target / "packflow_export").exists():
         target.mkdir(parents=True, exist_ok=True)
-        archive = subprocess.run(["git", "-C", str(REPO), "archive", revision, "packflow_export"], check=True,
-                                 capture_output=True).stdout
+        archive = subprocess.run(
+            ["git", "-C", str(REPO), "archive", revision, "packflow_export"], check=True, capture_output=True
+        ).stdout
         subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
     return target
 
@@ -122,18 +131,29 @@ def main() -> None:
                 for finder in ("hyperscan", "bytes.find"):
                     for tree_label, tree in trees.items():
                         env = dict(os.environ, PYTHONPATH=str(tree), PACKFLOW_EXPORT_CACHE=str(Path(tmp) / "cache"))
-                        out = subprocess.run([sys.executable, "-c", SCAN, str(path), name, finder], env=env,
-                                             capture_output=True, text=True, check=True).stdout.split()
+                        out = subprocess.run(
+                            [sys.executable, "-c", SCAN, str(path), name, finder],
+                            env=env,
+                            capture_output=True,
+                            text=True,
+                            check=True,
+                        ).stdout.split()
                         key = (label, finder, tree_label)
                         best[key] = max(best.get(key, (0.0, 0))[0], float(out[0])), int(out[1])
-    print(f"\n## Secret scan alone, MB/s (CPU time of one core, best of {args.rounds} interleaved rounds, {args.mb} MB each)\n")
+    print(
+        f"\n## Secret scan alone, MB/s (CPU time of one core, best of {args.rounds} interleaved rounds, "
+        f"{args.mb} MB each)\n"
+    )
     names = list(trees)
     print(f"| content | finder | {' | '.join(names)} | ratio | hits |\n|---|---|---|---|---|---|")
     for label in files:
         for finder in ("hyperscan", "bytes.find"):
             speeds = [best[(label, finder, tree)][0] for tree in names]
             hits = "/".join(str(best[(label, finder, tree)][1]) for tree in names)
-            print(f"| {label} | {finder} | {' | '.join(f'{s:,.0f}' for s in speeds)} | {speeds[1] / speeds[0]:.2f}x | {hits} |")
+            print(
+                f"| {label} | {finder} | {' | '.join(f'{s:,.0f}' for s in speeds)} | "
+                f"{speeds[1] / speeds[0]:.2f}x | {hits} |"
+            )
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ from packflow_export.secrets import scan_chunks
 
 AKIA = "AKIA" + "Q3EGRW7KZ2BN5M4P"
 SECRET_CONTENT = [
-    ("key.txt", "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAq8Vt2xL\n-----END RSA PRIVATE KEY-----\n", "private key (PEM or OpenSSH)"),
+    ("key.txt", "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAq8Vt2xL\n-----END RSA PRIVATE KEY-----\n",
+     "private key (PEM or OpenSSH)"),
     ("config.py", f'AWS_ID = "{AKIA}"\n', "AWS access key ID"),
     ("aws.cfg", "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYzq8hG3kLmA\n", "AWS secret access key"),
     ("ci.sh", "TOKEN=ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8" + "\n", "GitHub token"),
@@ -26,7 +27,8 @@ SECRET_CONTENT = [
     ("db.yaml", "url: postgres://admin:S3cr3tPassw0rd@db.internal:5432/app\n", "password in a URL"),
     ("settings.py", 'DB_PASSWORD = "Tr0ub4dor&3-horse"\n', "password, token or key assigned as a literal string"),
     ("deploy.conf", "API_TOKEN=9f8e7d6c5b4a3f2e1d0c\n", "password, token or key in a config or env line"),
-    ("openai.txt", "key: sk-proj-" + "a1B2c3D4e5F6g7H8i9J0" + "T3BlbkFJ" + "k1L2m3N4o5P6q7R8s9T0" + "\n", "OpenAI API key"),
+    ("openai.txt", "key: sk-proj-" + "a1B2c3D4e5F6g7H8i9J0" + "T3BlbkFJ" + "k1L2m3N4o5P6q7R8s9T0" + "\n",
+     "OpenAI API key"),
     ("npm.txt", "npm_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8" + "\n", "npm access token"),
 ]
 PLACEHOLDERS = [
@@ -116,7 +118,8 @@ def test_a_stray_nul_does_not_hide_a_text_file():
 
 def test_json_escaped_code_in_a_notebook_is_found():
     notebook = {"cells": [{"cell_type": "code", "source": ['api_key = "sk-q8Wm2Lx7Zr4Kp9Vt3Nb6"\n']}]}
-    assert scan(json.dumps(notebook).encode(), "train.ipynb") == [("password, token or key assigned as a literal string", 1)]
+    assert scan(json.dumps(notebook).encode(), "train.ipynb") == [
+        ("password, token or key assigned as a literal string", 1)]
 
 
 ML_SOURCE = '''\
@@ -139,8 +142,11 @@ HF_CONFIG = json.dumps({"added_tokens": [{"id": 0, "content": "[PAD]"}], "pad_to
                         "special_tokens_map_file": "special_tokens_map.json"}, indent=2)
 
 
+NOTEBOOK = json.dumps({"cells": [{"source": ML_SOURCE.splitlines(True)}]})
+
+
 @pytest.mark.parametrize("name, text", [("model.py", ML_SOURCE), ("tokenizer_config.json", HF_CONFIG),
-                                        ("notebook.ipynb", json.dumps({"cells": [{"source": ML_SOURCE.splitlines(True)}]}))])
+                                        ("notebook.ipynb", NOTEBOOK)])
 def test_ordinary_ml_code_passes(name, text):
     assert scan(text.encode(), name) == []
 
@@ -271,7 +277,8 @@ def test_utf16_text_inside_a_nested_zip_is_found(project, stored):
 
 PLACEHOLDER_LINES = [
     'aws_access_key_id = "AKIAIOSFODNN7EXAMPLE"', "SLACK_BOT_TOKEN=xoxb-your-token", "OPENAI_API_KEY=<YOUR_API_KEY>",
-    'OPENAI_API_KEY="sk-..."', 'api_key = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"', 'token = "00000000000000000000000000000000"',
+    'OPENAI_API_KEY="sk-..."', 'api_key = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"',
+    'token = "00000000000000000000000000000000"',
     "password: ${DB_PASSWORD}", 'password = os.environ["DB_PASSWORD"]', "token: ${{ secrets.HF_TOKEN }}",
     "api_key: '{{ secrets.OPENAI_API_KEY }}'", "GITHUB_TOKEN=ghp_XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
     "url: postgres://user:password@localhost:5432/db", "stripe_key = 'sk_test_4eC39HqLyjWDarjtT1zdp7dc'",

@@ -10,16 +10,27 @@ from pathlib import Path
 import pytest
 
 from packflow_export import secrets
-from packflow_export.secrets import HyperscanFinder, PythonFinder, RuleSet, SecretRulesError, load_secret_rules, scan_chunks
+from packflow_export.secrets import (
+    HyperscanFinder,
+    PythonFinder,
+    RuleSet,
+    SecretRulesError,
+    load_secret_rules,
+    scan_chunks,
+)
 from packflow_export.secrets.checks import crc32_base62_suffix
 from packflow_export.secrets.ruleset import compile_rule, parse_rules_file
 
 RULES = secrets.default_rules()
 FINDERS = {"bytes.find": PythonFinder(RULES), "hyperscan": HyperscanFinder(RULES)}
-SINGLE = {(rule.id, name): kind(RULES.subset([rule.id])) for rule in RULES.content
-          for name, kind in (("bytes.find", PythonFinder), ("hyperscan", HyperscanFinder))}
-CONTENT_CASES = [(rule.id, example, True) for rule in RULES.content for example in rule.examples] + \
-                [(rule.id, example, False) for rule in RULES.content for example in rule.counter_examples]
+SINGLE = {
+    (rule.id, name): kind(RULES.subset([rule.id]))
+    for rule in RULES.content
+    for name, kind in (("bytes.find", PythonFinder), ("hyperscan", HyperscanFinder))
+}
+CONTENT_CASES = [(rule.id, example, True) for rule in RULES.content for example in rule.examples] + [
+    (rule.id, example, False) for rule in RULES.content for example in rule.counter_examples
+]
 
 
 def found(rules_or_finder, text: str, name: str) -> list:
@@ -27,9 +38,11 @@ def found(rules_or_finder, text: str, name: str) -> list:
 
 
 @pytest.mark.parametrize("finder", list(FINDERS))
-@pytest.mark.parametrize("rule_id, example, must_match", CONTENT_CASES,
-                         ids=[f"{rule_id}-{'example' if must else 'counter'}{i}" for i, (rule_id, _, must)
-                              in enumerate(CONTENT_CASES)])
+@pytest.mark.parametrize(
+    "rule_id, example, must_match",
+    CONTENT_CASES,
+    ids=[f"{rule_id}-{'example' if must else 'counter'}{i}" for i, (rule_id, _, must) in enumerate(CONTENT_CASES)],
+)
 def test_rule_examples_through_both_finders(finder, rule_id, example, must_match):
     """An example is found by its rule alone and by the whole set (where a more specific rule may win its line); a
     counter-example by neither."""
@@ -72,10 +85,19 @@ def test_the_fallback_finder_run_length_is_the_shortest_match_any_rule_can_make(
         assert [hit.rule_id for hit in scan_chunks([binary], "x.bin", finder)[1]] == ["short"]
 
 
-@pytest.mark.parametrize("pattern, problem", [
-    ("AB[0-9]+", "unbounded"), ("AB.{4}", "outside printable"), ("AB[^x]{4}", "outside printable"),
-    ("(AB)\\1", "backreference"), ("AB\\S{3}", "outside printable"), ("AB[0-9]{4097}", "4096"),
-    ("AB(", "not a valid"), ("AB[0-9]{3}", None)])
+@pytest.mark.parametrize(
+    "pattern, problem",
+    [
+        ("AB[0-9]+", "unbounded"),
+        ("AB.{4}", "outside printable"),
+        ("AB[^x]{4}", "outside printable"),
+        ("(AB)\\1", "backreference"),
+        ("AB\\S{3}", "outside printable"),
+        ("AB[0-9]{4097}", "4096"),
+        ("AB(", "not a valid"),
+        ("AB[0-9]{3}", None),
+    ],
+)
 def test_patterns_are_checked_when_compiled(pattern, problem):
     rule = RULES.content[0]._replace(id="probe", pattern=pattern, keywords=("AB",))
     if problem is None:
@@ -86,15 +108,24 @@ def test_patterns_are_checked_when_compiled(pattern, problem):
     assert "probe" in str(caught.value)
 
 
-@pytest.mark.parametrize("text, problem", [
-    ("rules: [{id: x}]", "description is required"),
-    ("rules: [{id: x, description: d, docs: u, pattern: 'a', keywords: [a]}]", "needs examples"),
-    ("rules: [{id: x, description: d, docs: u, pattern: 'a', examples: [a]}]", "needs keywords"),
-    ("rules: [{id: x, description: d, docs: u, paterns: 'a'}]", "unknown field 'paterns'"),
-    ("rules: [{id: Bad Id, description: d, docs: u}]", "id must be"),
-    ("rules: [{id: x, description: d, docs: u, validator: nope, pattern: a, keywords: [a], examples: [a]}]", "validator"),
-    ("rules: [{id: x, description: d, docs: u, entropy: 9, pattern: a, keywords: [a], examples: [a]}]", "entropy"),
-    ("rule: []", "unknown key 'rule'"), ("[1, 2]", "must be a mapping"), ("rules: [x: [", "not valid YAML")])
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("rules: [{id: x}]", "description is required"),
+        ("rules: [{id: x, description: d, docs: u, pattern: 'a', keywords: [a]}]", "needs examples"),
+        ("rules: [{id: x, description: d, docs: u, pattern: 'a', examples: [a]}]", "needs keywords"),
+        ("rules: [{id: x, description: d, docs: u, paterns: 'a'}]", "unknown field 'paterns'"),
+        ("rules: [{id: Bad Id, description: d, docs: u}]", "id must be"),
+        (
+            "rules: [{id: x, description: d, docs: u, validator: nope, pattern: a, keywords: [a], examples: [a]}]",
+            "validator",
+        ),
+        ("rules: [{id: x, description: d, docs: u, entropy: 9, pattern: a, keywords: [a], examples: [a]}]", "entropy"),
+        ("rule: []", "unknown key 'rule'"),
+        ("[1, 2]", "must be a mapping"),
+        ("rules: [x: [", "not valid YAML"),
+    ],
+)
 def test_a_bad_rules_file_is_refused_naming_the_rule_and_field(text, problem):
     with pytest.raises(SecretRulesError, match=re.escape(problem)) as caught:
         parse_rules_file(text, "fork-rules.yaml")
@@ -124,7 +155,9 @@ def test_a_fork_adds_and_disables_rules_by_data_alone(tmp_path):
     with_fork = load_secret_rules([extra])
     for finder in (PythonFinder(with_fork), HyperscanFinder(with_fork)):
         assert [(hit.rule_id, hit.line) for hit in found(finder, text, "deploy.cfg")] == [
-            ("acme-deploy-key", 1), ("github-token", 2)]
+            ("acme-deploy-key", 1),
+            ("github-token", 2),
+        ]
     disabled = load_secret_rules([extra], disabled=["acme-deploy-key", "github-token"])
     assert found(PythonFinder(disabled), text, "deploy.cfg") == []
     with pytest.raises(SecretRulesError, match="acme-typo"):

@@ -140,14 +140,7 @@ def scan_contents(entries: list, allowed: frozenset) -> Iterable[Finding]:
 def scan_file(name: str, open_chunks: Callable, allowed: frozenset, finder, reopen: Optional[Callable] = None) -> list:
     """One file's name and content: secrets (or their allowance), a stand-in for missing content, a changed file.
     A zip archive inside the project is looked into: reopen() gives it back seekable (else it is spooled)."""
-    found = []
-    rule = secrets.name_rule(name)
-    if rule and name in allowed:
-        found.append(ALLOWED_SECRET(f"{name} looks like a secret ({rule}); packed because --allow-secret names it", name))
-        rule = None
-    elif rule:
-        found.append(SECRET(f"{name} looks like a secret ({rule})", name, None,
-                            f"Add {name} to .packflowignore, or pass --allow-secret {name} if it holds no secret."))
+    found = _name_findings(name, allowed)
     spool = None if reopen else _Spool()
     try:
         kind, hits, head = _scan(open_chunks, name, finder, spool)
@@ -171,22 +164,38 @@ def scan_file(name: str, open_chunks: Callable, allowed: frozenset, finder, reop
             spool.close()
     if head.startswith(LFS_POINTER):
         found.append(STAND_IN(f"{name} is a Git LFS pointer ({len(head)} bytes), not the file: run git lfs pull", name))
+    return found + _content_findings(name, hits, allowed)
+
+
+def _name_findings(name: str, allowed: frozenset) -> list:
+    """A file that is a secret by its name: blocked, or allowed because --allow-secret names it."""
+    rule = secrets.name_rule(name)
+    if rule and name in allowed:
+        return [ALLOWED_SECRET(f"{name} looks like a secret ({rule}); packed because --allow-secret names it", name)]
+    if rule:
+        return [SECRET(f"{name} looks like a secret ({rule})", name, None,
+                       f"Add {name} to .packflowignore, or pass --allow-secret {name} if it holds no secret.")]
+    return []
+
+
+def _content_findings(name: str, hits: list, allowed: frozenset) -> list:
+    """Each secret on its line (a file flagged by its name too); one finding per member and kind in an archive."""
     if hits and name in allowed:
-        found.append(ALLOWED_SECRET(f"{name} contains what looks like a {hits[0][1].rule}; packed because "
-                                    f"--allow-secret names it", name, hits[0][1].line))
-    else:  # a file flagged by its name still has each real key reported on its line
-        fix = f"Remove it (use an environment variable), add the file to .packflowignore, or pass --allow-secret {name}."
-        nested: dict = {}
-        for inner, hit in hits:
-            if inner:  # one finding per member and kind of secret: the member's lines are not the file's
-                nested.setdefault((inner, hit.rule), []).append(hit)
-                continue
-            where = "" if hit.line else f" at byte {hit.offset:,}"
-            found.append(SECRET(f"{name} contains{where} what looks like a {hit.rule}", name, hit.line, fix))
-        for (inner, kind), same in nested.items():
-            places = [f"line {h.line}" if h.line else f"byte {h.offset:,}" for h in same[:3]]
-            where = ", ".join(places) + (f" and {len(same) - 3} more" if len(same) > 3 else "")
-            found.append(SECRET(f"{name} contains in {inner} ({where}) what looks like a {kind}", name, None, fix))
+        return [ALLOWED_SECRET(f"{name} contains what looks like a {hits[0][1].rule}; packed because "
+                               f"--allow-secret names it", name, hits[0][1].line)]
+    fix = (f"Remove it (use an environment variable), add the file to .packflowignore, or pass "
+           f"--allow-secret {name}.")
+    found, nested = [], {}
+    for inner, hit in hits:
+        if inner:  # the member's lines are not the file's
+            nested.setdefault((inner, hit.rule), []).append(hit)
+            continue
+        where = "" if hit.line else f" at byte {hit.offset:,}"
+        found.append(SECRET(f"{name} contains{where} what looks like a {hit.rule}", name, hit.line, fix))
+    for (inner, kind), same in nested.items():
+        places = [f"line {h.line}" if h.line else f"byte {h.offset:,}" for h in same[:3]]
+        where = ", ".join(places) + (f" and {len(same) - 3} more" if len(same) > 3 else "")
+        found.append(SECRET(f"{name} contains in {inner} ({where}) what looks like a {kind}", name, None, fix))
     return found
 
 

@@ -26,7 +26,7 @@ def entropy(value: bytes) -> float:
 
 def _has_ascending_run(value: bytes) -> bool:
     run = 1
-    for before, after in zip(value, value[1:]):
+    for before, after in zip(value, value[1:], strict=False):
         run = run + 1 if after == before + 1 else 1
         if run >= _ASCENDING_RUN:
             return True

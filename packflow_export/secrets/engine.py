@@ -104,7 +104,8 @@ class HyperscanFinder:
             if start < span:
                 found.append((low + start, index))
 
-        self._database.scan(memoryview(buffer)[low:min(high + self._longest - 1, limit)], match_event_handler=on_match)
+        window: Any = memoryview(buffer)[low:min(high + self._longest - 1, limit)]  # hyperscan reads any buffer
+        self._database.scan(window, match_event_handler=on_match)
         found.sort()
         return found
 
@@ -135,7 +136,7 @@ def finder_for(total_bytes: int, rules: Optional[RuleSet] = None) -> Finder:
 _PRINTABLE = bytes(1 if b in b"\t\n\r\x0b\x0c" or 0x20 <= b < 0x7F else 0 for b in range(256))
 
 
-def printable_runs(buffer: Buffer, low: int, high: int, limit: int,
+def printable_runs(buffer: Union[bytes, bytearray], low: int, high: int, limit: int,
                    min_bytes: Optional[int] = None) -> Iterator[tuple[int, int]]:
     """[start, end) of each run of min_bytes (the rules' shortest match) or more match-capable bytes overlapping
     [low, high)."""
@@ -253,11 +254,11 @@ class Scanner:
         if start < 0:
             return None
         if compiled.back is not None:
-            start = starts.get(compiled.back)
-            if start is None:
+            if compiled.back not in starts:
                 low = max(0, position - compiled.back_limit)
                 before = compiled.back.match(buffer, low, position)
-                start = starts[compiled.back] = before.end() if before else low
+                starts[compiled.back] = before.end() if before else low
+            start = starts[compiled.back]
         absolute = self._base + start
         if self._tried.get(rule_index) == absolute:
             return None  # another anchor in the same identifier: this start was tried

@@ -16,6 +16,8 @@ from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterable, NamedTuple, Optional, Sequence, Union
 
+from .checks import VALIDATORS
+
 BUNDLED_RULES = Path(__file__).with_name("rules.yaml")
 WINDOW = 4096  # the longest match a rule may make, and the context a scan keeps on each side of a candidate
 START_CLASSES = {"identifier": rb"[A-Za-z0-9_.-]", "scheme": rb"[A-Za-z0-9+.-]"}
@@ -90,6 +92,34 @@ def _strings(value: Any, source: str, where: str, field: str) -> tuple[str, ...]
     return tuple(value)
 
 
+def _text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _start(value: Any) -> bool:
+    return value in ("anchor", *START_CLASSES) or (type(value) is int and 1 <= value <= 64)
+
+
+def _entropy(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 8
+
+
+LIST_FIELDS = ("keywords", "paths", "not_paths", "allow", "allow_match", "examples", "counter_examples")
+FIELD_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "description": (_text, "description is required text"),
+    "docs": (_text, "docs is required text: the URL of the documentation the rule was written from"),
+    "pattern": (_text, "pattern must be a regular expression"),
+    "example_path": (_text, "example_path must be a file name"),
+    "ignore_case": (lambda value: isinstance(value, bool), "ignore_case must be true or false"),
+    "in_code": (lambda value: isinstance(value, bool), "in_code must be true or false"),
+    "generic": (lambda value: isinstance(value, bool), "generic must be true or false"),
+    "start": (_start, "start must be anchor, identifier, scheme or a number of bytes (1 to 64) before the keyword"),
+    "secret_group": (lambda value: type(value) is int and value >= 0, "secret_group must be a group number"),
+    "entropy": (_entropy, "entropy must be a number of bits per character from 0 to 8"),
+    "validator": (lambda value: value in VALIDATORS, f"validator must be one of {', '.join(sorted(VALIDATORS))}"),
+}
+
+
 def _rule_from_data(data: Any, source: str, index: int) -> SecretRule:
     """One rule entry, its types and required fields checked (patterns are checked when compiled)."""
     if not isinstance(data, dict):
@@ -101,49 +131,32 @@ def _rule_from_data(data: Any, source: str, index: int) -> SecretRule:
     unknown = sorted(set(data) - RULE_KEYS)
     if unknown:
         raise _fail(source, where, f"unknown field {unknown[0]!r} (fields: {', '.join(sorted(RULE_KEYS))})")
-    for field in ("description", "docs"):
-        if not isinstance(data.get(field), str) or not data[field].strip():
-            raise _fail(source, where, f"{field} is required text")
-    fields: dict = {"id": rule_id, "description": data["description"].strip(), "docs": data["docs"].strip(),
-                    "source": source}
-    for field in ("keywords", "paths", "not_paths", "allow", "allow_match", "examples", "counter_examples"):
-        if field in data:
-            fields[field] = _strings(data[field], source, where, field) if data[field] else ()
-    for field in ("ignore_case", "in_code", "generic"):
-        if field in data:
-            if not isinstance(data[field], bool):
-                raise _fail(source, where, f"{field} must be true or false")
-            fields[field] = data[field]
-    if "pattern" in data:
-        if not isinstance(data["pattern"], str) or not data["pattern"]:
-            raise _fail(source, where, "pattern must be a regular expression")
-        fields["pattern"] = data["pattern"]
-    start = data.get("start", "anchor")
-    if start not in ("anchor", *START_CLASSES) and not (type(start) is int and 1 <= start <= 64):
-        raise _fail(source, where, "start must be anchor, identifier, scheme or a number of bytes (1 to 64) before the keyword")
-    fields.update({key: data[key] for key in ("start", "example_path") if key in data})
-    if "secret_group" in data:
-        if not isinstance(data["secret_group"], int) or data["secret_group"] < 0:
-            raise _fail(source, where, "secret_group must be a group number")
-        fields["secret_group"] = data["secret_group"]
-    if "entropy" in data:
-        if not isinstance(data["entropy"], (int, float)) or not 0 <= data["entropy"] <= 8:
-            raise _fail(source, where, "entropy must be a number of bits per character from 0 to 8")
-        fields["entropy"] = float(data["entropy"])
-    if "validator" in data:
-        from .checks import VALIDATORS
-
-        if data["validator"] not in VALIDATORS:
-            raise _fail(source, where, f"validator must be one of {', '.join(sorted(VALIDATORS))}")
-        fields["validator"] = data["validator"]
+    fields: dict[str, Any] = {"id": rule_id, "source": source}
+    for field in ("description", "docs", *data):
+        value = data.get(field)
+        if field == "id":
+            continue
+        if field in LIST_FIELDS:
+            fields[field] = _strings(value, source, where, field) if value else ()
+            continue
+        check, problem = FIELD_CHECKS[field]
+        if not check(value):
+            raise _fail(source, where, problem)
+        fields[field] = str(value).strip() if field in ("description", "docs") else value
+    if "entropy" in fields:
+        fields["entropy"] = float(fields["entropy"])
     rule = SecretRule(**fields)
+    _check_complete(rule, source, where)
+    return rule
+
+
+def _check_complete(rule: SecretRule, source: str, where: str) -> None:
     if rule.is_path_rule and not rule.paths:
         raise _fail(source, where, "a rule needs a pattern (content) or paths (file names)")
     if not rule.is_path_rule and not rule.keywords:
         raise _fail(source, where, "a content rule needs keywords: the literals its matches start from or contain")
     if not rule.is_path_rule and not rule.examples:
         raise _fail(source, where, "a rule needs examples: lines it must find (they are its test)")
-    return rule
 
 
 def parse_rules_file(text: str, source: str) -> RuleFile:
@@ -433,7 +446,7 @@ def _placeholder_pattern(rules: RuleSet) -> Optional["re.Pattern[bytes]"]:
 
 def _sre_parser() -> Any:
     try:
-        import re._parser as parser  # type: ignore[import-not-found]  # Python 3.11+
+        import re._parser as parser  # Python 3.11+
     except ImportError:  # pragma: no cover - Python 3.10
         import sre_parse as parser
     return parser
@@ -443,7 +456,8 @@ def _parse(rule: SecretRule) -> Any:
     try:
         return _sre_parser().parse(rule.pattern.encode("ascii"))
     except (re.error, UnicodeEncodeError) as exc:
-        raise _fail(rule.source, f"rule {rule.id!r}", f"pattern is not a valid ASCII regular expression: {exc}") from None
+        raise _fail(rule.source, f"rule {rule.id!r}",
+                    f"pattern is not a valid ASCII regular expression: {exc}") from None
 
 
 def _check_tree(items: Any, rule: SecretRule, consuming: bool = True) -> None:
