@@ -332,7 +332,8 @@ def _messaging_and_generic_kinds(c: Corpus) -> dict[str, tuple[Callable[[], str]
         ),
         "jwt": (
             lambda: c.jwt(
-                {"sub": c.r(LOWER_AN, 10), "iss": "https://auth.example.org", "exp": c.rng.randint(1.7e9, 2e9)}
+                {"sub": c.r(LOWER_AN, 10), "iss": "https://auth.example.org",
+                 "exp": c.rng.randint(1_700_000_000, 2_000_000_000)}
             ),
             ["AUTH_TOKEN", "access_token"],
         ),

@@ -10,19 +10,13 @@ from pathlib import Path
 import pytest
 
 from packflow_export import secrets
-from packflow_export.secrets import (
-    HyperscanFinder,
-    PythonFinder,
-    RuleSet,
-    SecretRulesError,
-    load_secret_rules,
-    scan_chunks,
-)
+from packflow_export.secrets import (Finder, Hit, HyperscanFinder, PythonFinder, RuleSet, SecretRule, SecretRulesError,
+                                     load_secret_rules, scan_chunks)
 from packflow_export.secrets.checks import crc32_base62_suffix
 from packflow_export.secrets.ruleset import compile_rule, parse_rules_file
 
 RULES = secrets.default_rules()
-FINDERS = {"bytes.find": PythonFinder(RULES), "hyperscan": HyperscanFinder(RULES)}
+FINDERS: dict[str, Finder] = {"bytes.find": PythonFinder(RULES), "hyperscan": HyperscanFinder(RULES)}
 SINGLE = {
     (rule.id, name): kind(RULES.subset([rule.id]))
     for rule in RULES.content
@@ -33,8 +27,8 @@ CONTENT_CASES = [(rule.id, example, True) for rule in RULES.content for example 
 ]
 
 
-def found(rules_or_finder, text: str, name: str) -> list:
-    return scan_chunks([text.encode()], name, rules_or_finder)[1]
+def found(finder: Finder, text: str, name: str) -> list[Hit]:
+    return scan_chunks([text.encode()], name, finder)[1]
 
 
 @pytest.mark.parametrize("finder", list(FINDERS))
@@ -43,7 +37,7 @@ def found(rules_or_finder, text: str, name: str) -> list:
     CONTENT_CASES,
     ids=[f"{rule_id}-{'example' if must else 'counter'}{i}" for i, (rule_id, _, must) in enumerate(CONTENT_CASES)],
 )
-def test_rule_examples_through_both_finders(finder, rule_id, example, must_match):
+def test_rule_examples_through_both_finders(finder: str, rule_id: str, example: str, must_match: bool) -> None:
     """An example is found by its rule alone and by the whole set (where a more specific rule may win its line); a
     counter-example by neither."""
     rule = next(rule for rule in RULES.content if rule.id == rule_id)
@@ -56,14 +50,14 @@ def test_rule_examples_through_both_finders(finder, rule_id, example, must_match
 
 
 @pytest.mark.parametrize("rule", RULES.path_rules, ids=lambda rule: rule.id)
-def test_path_rule_examples(rule):
+def test_path_rule_examples(rule: SecretRule) -> None:
     for example in rule.examples:
         assert RULES.name_rule(example) == rule, example
     for counter in rule.counter_examples:
         assert RULES.name_rule(counter) is None, counter
 
 
-def test_every_bundled_rule_compiles_bounded_and_printable_and_has_a_source():
+def test_every_bundled_rule_compiles_bounded_and_printable_and_has_a_source() -> None:
     RULES.compile_all()
     ids = RULES.ids
     assert len(ids) == len(set(ids)) and len(RULES.content) >= 60
@@ -71,7 +65,7 @@ def test_every_bundled_rule_compiles_bounded_and_printable_and_has_a_source():
         assert re.match(r"https://", rule.docs), rule.id
 
 
-def test_the_fallback_finder_run_length_is_the_shortest_match_any_rule_can_make():
+def test_the_fallback_finder_run_length_is_the_shortest_match_any_rule_can_make() -> None:
     widths = [compile_rule(rule).pattern for rule in RULES.content]
     from packflow_export.secrets.ruleset import _parse
 
@@ -98,7 +92,7 @@ def test_the_fallback_finder_run_length_is_the_shortest_match_any_rule_can_make(
         ("AB[0-9]{3}", None),
     ],
 )
-def test_patterns_are_checked_when_compiled(pattern, problem):
+def test_patterns_are_checked_when_compiled(pattern: str, problem: str | None) -> None:
     rule = RULES.content[0]._replace(id="probe", pattern=pattern, keywords=("AB",))
     if problem is None:
         compile_rule(rule)
@@ -126,7 +120,7 @@ def test_patterns_are_checked_when_compiled(pattern, problem):
         ("rules: [x: [", "not valid YAML"),
     ],
 )
-def test_a_bad_rules_file_is_refused_naming_the_rule_and_field(text, problem):
+def test_a_bad_rules_file_is_refused_naming_the_rule_and_field(text: str, problem: str) -> None:
     with pytest.raises(SecretRulesError, match=re.escape(problem)) as caught:
         parse_rules_file(text, "fork-rules.yaml")
     assert "fork-rules.yaml" in str(caught.value)
@@ -145,7 +139,7 @@ rules:
 """
 
 
-def test_a_fork_adds_and_disables_rules_by_data_alone(tmp_path):
+def test_a_fork_adds_and_disables_rules_by_data_alone(tmp_path: Path) -> None:
     """A throwaway rule in a file of the fork's own: the scan finds its example; disabling its id (or a bundled
     one) removes those findings; an unknown id is refused rather than ignored."""
     extra = tmp_path / "acme-rules.yaml"
@@ -164,7 +158,7 @@ def test_a_fork_adds_and_disables_rules_by_data_alone(tmp_path):
         load_secret_rules([extra], disabled=["acme-typo"])
 
 
-def test_a_fork_rule_with_a_bundled_id_replaces_it(tmp_path):
+def test_a_fork_rule_with_a_bundled_id_replaces_it(tmp_path: Path) -> None:
     extra = tmp_path / "override.yaml"
     extra.write_text(FORK_RULES.replace("acme-deploy-key", "github-token"))
     rules = load_secret_rules([extra])
@@ -172,7 +166,7 @@ def test_a_fork_rule_with_a_bundled_id_replaces_it(tmp_path):
     assert github.description == "ACME deploy key" and github.source == str(extra)
 
 
-def test_checksummed_tokens_are_verified_by_their_crc():
+def test_checksummed_tokens_are_verified_by_their_crc() -> None:
     import random
     import zlib
 
@@ -184,7 +178,7 @@ def test_checksummed_tokens_are_verified_by_their_crc():
     assert crc32_base62_suffix(f"ghp_{body}AAAAAA".encode()) is None
 
 
-def test_rule_files_are_parsed_once_per_process(tmp_path):
+def test_rule_files_are_parsed_once_per_process(tmp_path: Path) -> None:
     extra = tmp_path / "acme-rules.yaml"
     extra.write_text(FORK_RULES)
     from packflow_export.secrets.ruleset import read_rules_file

@@ -257,8 +257,11 @@ class Scanner:
             if compiled.back not in starts:
                 low = max(0, position - compiled.back_limit)
                 before = compiled.back.match(buffer, low, position)
-                starts[compiled.back] = before.end() if before else low
+                # An identifier longer than the rule reads is not a name it matches (and not a start to try).
+                starts[compiled.back] = before.end() if before else (0 if low == 0 else -1)
             start = starts[compiled.back]
+            if start < 0:
+                return None
         absolute = self._base + start
         if self._tried.get(rule_index) == absolute:
             return None  # another anchor in the same identifier: this start was tried
