@@ -71,6 +71,9 @@ def test_the_fallback_finder_run_length_is_the_shortest_match_any_rule_can_make(
 
     shortest = min(_parse(rule).getwidth()[0] for rule in RULES.content)
     assert RULES.min_match_bytes == shortest and len(widths) == len(RULES.content)
+    # The fallback finder reads binary files only in printable runs this long: a bundled rule that could match a
+    # few bytes would make it read every run of random bytes (write such a rule to need more context).
+    assert RULES.min_match_bytes >= 10, RULES.min_match_bytes
     # A rule with a shorter match lowers it, so the fallback never skips a run that could hold a secret.
     short = RuleSet(RULES.content + (RULES.content[0]._replace(id="short", keywords=("Q!",), pattern="Q![0-9]{2}"),))
     assert short.min_match_bytes == min(4, RULES.min_match_bytes)
