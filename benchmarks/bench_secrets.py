@@ -25,10 +25,12 @@ REPO = Path(__file__).resolve().parent.parent
 STDLIB = Path(sys.base_prefix) / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
 SCAN = """
 import sys, time
+import packflow_export
 from packflow_export.secrets import PythonFinder, HyperscanFinder, scan_chunks
 data = open(sys.argv[1], "rb").read()
 chunks = [data[i:i + (1 << 20)] for i in range(0, len(data), 1 << 20)]
 finder = HyperscanFinder() if sys.argv[3] == "hyperscan" else PythonFinder()
+assert sys.argv[4] in packflow_export.__file__, (packflow_export.__file__, sys.argv[4])
 scan_chunks(chunks[:1], sys.argv[2], finder)  # warm: rules loaded, hyperscan database compiled
 started = time.process_time()
 kind, hits = scan_chunks(chunks, sys.argv[2], finder)
@@ -132,8 +134,9 @@ def main() -> None:
                     for tree_label, tree in trees.items():
                         env = dict(os.environ, PYTHONPATH=str(tree), PACKFLOW_EXPORT_CACHE=str(Path(tmp) / "cache"))
                         out = subprocess.run(
-                            [sys.executable, "-c", SCAN, str(path), name, finder],
+                            [sys.executable, "-c", SCAN, str(path), name, finder, str(tree)],
                             env=env,
+                            cwd=tmp,  # not the repository: `python -c` puts the working folder first on sys.path
                             capture_output=True,
                             text=True,
                             check=True,

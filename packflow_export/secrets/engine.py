@@ -175,6 +175,7 @@ class Scanner:
         self._hits: dict = {}  # line or offset -> (rule index, Hit)
         self._tried: dict = {}  # rule index -> the last content offset its pattern was tried at
         self._anchors = self.rules.anchors
+        self._lengths = [len(anchor.text) for anchor in self._anchors]
         self._compiled = self.rules.compiled_rules  # filled as rules are first needed
 
     @property
@@ -219,16 +220,9 @@ class Scanner:
                 cache.append(bytes(buffer[:size]).lower())
             return cache[0]
         cursor, line = 0, self._line
-        anchors, skipped, match_at = self._anchors, self._skipped, self._match
         for start, end in self._regions(low, high):
             for position, index in self._finder(buffer, max(start, low), min(end, high), size, lowered):
-                starts: dict = {}  # rules that start where the identifier holding the anchor does share that search
-                for rule_index in anchors[index].rules:
-                    if rule_index in skipped:
-                        continue
-                    match = match_at(rule_index, position, starts)
-                    if match is None:
-                        continue
+                for rule_index, match in self._matches(position, index):
                     if self.binary:
                         pass
                     elif match.start() >= cursor:
@@ -237,6 +231,22 @@ class Scanner:
                         line -= buffer.count(b"\n", match.start(), cursor)
                     cursor = match.start()
                     self._record(rule_index, match.start(), line)
+
+    def _matches(self, position: int, index: int) -> list[tuple[int, Any]]:
+        """The rules' matches at one anchor occurrence. A group of rules whose `near` pattern fails right after the
+        keyword is skipped whole; rules starting at the identifier holding the keyword share that search."""
+        found = []
+        starts: dict = {}
+        after = position + self._lengths[index]
+        for near, indexes in self.rules.anchor_groups(index):
+            if near is not None and near.match(self._store, after, after + WINDOW) is None:
+                continue
+            for rule_index in indexes:
+                if rule_index not in self._skipped:
+                    match = self._match(rule_index, position, starts)
+                    if match is not None:
+                        found.append((rule_index, match))
+        return found
 
     def _record(self, rule_index: int, start: int, line: int) -> None:
         key = start + self._base if self.binary else line

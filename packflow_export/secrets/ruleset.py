@@ -23,7 +23,7 @@ WINDOW = 4096  # the longest match a rule may make, and the context a scan keeps
 START_CLASSES = {"identifier": rb"[A-Za-z0-9_.-]", "scheme": rb"[A-Za-z0-9+.-]"}
 START_LIMITS = {"identifier": 80, "scheme": 32}
 RULE_KEYS = frozenset({"id", "description", "docs", "keywords", "ignore_case", "start", "pattern", "secret_group",
-                       "entropy", "validator", "in_code", "paths", "allow", "allow_match", "generic", "examples",
+                       "entropy", "validator", "in_code", "paths", "allow", "allow_match", "generic", "examples", "near",
                        "counter_examples", "example_path", "not_paths"})
 FILE_KEYS = frozenset({"version", "rules", "allowed_paths", "placeholders", "example_values"})
 # Bytes a match may hold: printable ASCII and whitespace. A binary file can hide a secret only in a run of them.
@@ -50,6 +50,7 @@ class SecretRule(NamedTuple):
     not_paths: tuple[str, ...] = ()
     allow: tuple[str, ...] = ()  # a secret matching one of these (searched) is not a finding
     allow_match: tuple[str, ...] = ()  # nor is a match (the whole text the pattern matched) matching one of these
+    near: str = ""  # a cheap pattern that must match right after the keyword before the rule is tried
     generic: bool = False
     examples: tuple[str, ...] = ()
     counter_examples: tuple[str, ...] = ()
@@ -71,6 +72,7 @@ class CompiledRule(NamedTuple):
     offset: int  # the match starts this many bytes before the keyword
     allow: tuple[str, ...]  # compiled by alternation() when a match first needs them
     allow_match: tuple[str, ...]
+    near: Optional["re.Pattern[bytes]"]
 
 
 class RuleFile(NamedTuple):
@@ -109,6 +111,7 @@ FIELD_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "description": (_text, "description is required text"),
     "docs": (_text, "docs is required text: the URL of the documentation the rule was written from"),
     "pattern": (_text, "pattern must be a regular expression"),
+    "near": (_text, "near must be a regular expression"),
     "example_path": (_text, "example_path must be a file name"),
     "ignore_case": (lambda value: isinstance(value, bool), "ignore_case must be true or false"),
     "in_code": (lambda value: isinstance(value, bool), "in_code must be true or false"),
@@ -324,6 +327,7 @@ class RuleSet:
         self.placeholders = placeholders
         self.example_values = frozenset(value.encode() for value in example_values)
         self._compiled: list[Optional[CompiledRule]] = [None] * len(self.content)
+        self._groups: dict = {}  # anchor index -> its rules grouped by `near` pattern
 
     def subset(self, ids: Iterable[str]) -> "RuleSet":
         """The same lists with only these rules: how a rule's examples are tested on their own."""
@@ -337,6 +341,19 @@ class RuleSet:
     @property
     def ids(self) -> tuple[str, ...]:
         return tuple(rule.id for rule in self.content + self.path_rules)
+
+    def anchor_groups(self, index: int) -> tuple[tuple[Optional["re.Pattern[bytes]"], tuple[int, ...]], ...]:
+        """The rules an anchor starts, grouped by their `near` pattern: a scan checks each pattern once per anchor
+        occurrence and skips the whole group when it fails."""
+        found = self._groups.get(index)
+        if found is None:  # built once per anchor per process
+            groups: dict = {}
+            for rule_index in self.anchors[index].rules:
+                near = self.content[rule_index].near
+                groups.setdefault(near, []).append(rule_index)
+            found = self._groups[index] = tuple((_near(self.content[indexes[0]]) if near else None, tuple(indexes))
+                                                for near, indexes in groups.items())
+        return found
 
     @property
     def compiled_rules(self) -> list[Optional[CompiledRule]]:
@@ -524,7 +541,20 @@ def compile_rule(rule: SecretRule, eager: bool = False) -> CompiledRule:
                 raise _fail(rule.source, where, f"an {field} pattern does not compile: {exc}") from None
     offset = rule.start if isinstance(rule.start, int) else 0
     return CompiledRule(rule, pattern, group, back, START_LIMITS.get(str(rule.start), 0), offset, rule.allow,
-                        rule.allow_match)
+                        rule.allow_match, _near(rule) if rule.near else None)
+
+
+def _near(rule: SecretRule) -> "re.Pattern[bytes]":
+    """The `near` pattern, checked like the main one (bounded, no backreferences) and shared between rules."""
+    near = rule._replace(pattern=rule.near)
+    tree = _parse(near)
+    _check_tree(tree, near)
+    return _compiled_near(rule.near)
+
+
+@lru_cache(maxsize=64)
+def _compiled_near(pattern: str) -> "re.Pattern[bytes]":
+    return re.compile(pattern.encode("ascii"))
 
 
 @lru_cache(maxsize=64)
