@@ -139,6 +139,11 @@ rules:
     entropy: 3
     examples: ['ACME_KEY = "acmedk_q8w7e6r5t4y3u2i1o9p8a7s6"']
     counter_examples: ['acmedk_xxxxxxxxxxxxxxxxxxxxxxxx']
+  - id: acme-vault-file
+    description: ACME vault file
+    docs: https://docs.acme.example/vault-files
+    paths: ['*.acmevault']
+    examples: [deploy/prod.acmevault]
 """
 
 
@@ -155,8 +160,11 @@ def test_a_fork_adds_and_disables_rules_by_data_alone(tmp_path: Path) -> None:
             ("acme-deploy-key", 1),
             ("github-token", 2),
         ]
-    disabled = load_secret_rules([extra], disabled=["acme-deploy-key", "github-token"])
+    assert secrets.name_rule("deploy/prod.acmevault", with_fork) == "ACME vault file"
+    assert secrets.name_rule("deploy/prod.acmevault") is None
+    disabled = load_secret_rules([extra], disabled=["acme-deploy-key", "github-token", "acme-vault-file", "dotenv-file"])
     assert found(PythonFinder(disabled), text, "deploy.cfg") == []
+    assert secrets.name_rule("deploy/prod.acmevault", disabled) is None and secrets.name_rule(".env", disabled) is None
     with pytest.raises(SecretRulesError, match="acme-typo"):
         load_secret_rules([extra], disabled=["acme-typo"])
 

@@ -140,7 +140,7 @@ def scan_contents(entries: list, allowed: frozenset) -> Iterable[Finding]:
 def scan_file(name: str, open_chunks: Callable, allowed: frozenset, finder, reopen: Optional[Callable] = None) -> list:
     """One file's name and content: secrets (or their allowance), a stand-in for missing content, a changed file.
     A zip archive inside the project is looked into: reopen() gives it back seekable (else it is spooled)."""
-    found = _name_findings(name, allowed)
+    found = _name_findings(name, allowed, finder.rules)
     spool = None if reopen else _Spool()
     try:
         kind, hits, head = _scan(open_chunks, name, finder, spool)
@@ -167,9 +167,9 @@ def scan_file(name: str, open_chunks: Callable, allowed: frozenset, finder, reop
     return found + _content_findings(name, hits, allowed)
 
 
-def _name_findings(name: str, allowed: frozenset) -> list:
+def _name_findings(name: str, allowed: frozenset, rules: secrets.RuleSet) -> list:
     """A file that is a secret by its name: blocked, or allowed because --allow-secret names it."""
-    rule = secrets.name_rule(name)
+    rule = secrets.name_rule(name, rules)
     if rule and name in allowed:
         return [ALLOWED_SECRET(f"{name} looks like a secret ({rule}); packed because --allow-secret names it", name)]
     if rule:
@@ -272,7 +272,7 @@ def _scan_member(archive, info, outer: str, finder, depth: int, findings: list, 
     import zipfile
 
     inner = info.filename
-    rule = secrets.name_rule(inner)
+    rule = secrets.name_rule(inner, finder.rules)
     if rule:
         findings.append(SECRET(f"{outer} holds {inner}, which looks like a secret ({rule})", outer))
     if info.flag_bits & 0x1:
