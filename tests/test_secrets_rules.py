@@ -162,7 +162,8 @@ def test_a_fork_adds_and_disables_rules_by_data_alone(tmp_path: Path) -> None:
         ]
     assert secrets.name_rule("deploy/prod.acmevault", with_fork) == "ACME vault file"
     assert secrets.name_rule("deploy/prod.acmevault") is None
-    disabled = load_secret_rules([extra], disabled=["acme-deploy-key", "github-token", "acme-vault-file", "dotenv-file"])
+    off = ["acme-deploy-key", "github-token", "acme-vault-file", "dotenv-file"]
+    disabled = load_secret_rules([extra], disabled=off)
     assert found(PythonFinder(disabled), text, "deploy.cfg") == []
     assert secrets.name_rule("deploy/prod.acmevault", disabled) is None and secrets.name_rule(".env", disabled) is None
     with pytest.raises(SecretRulesError, match="acme-typo"):

@@ -23,8 +23,8 @@ WINDOW = 4096  # the longest match a rule may make, and the context a scan keeps
 START_CLASSES = {"identifier": rb"[A-Za-z0-9_.-]", "scheme": rb"[A-Za-z0-9+.-]"}
 START_LIMITS = {"identifier": 80, "scheme": 32}
 RULE_KEYS = frozenset({"id", "description", "docs", "keywords", "ignore_case", "start", "pattern", "secret_group",
-                       "entropy", "validator", "in_code", "paths", "allow", "allow_match", "generic", "examples", "near",
-                       "counter_examples", "example_path", "not_paths"})
+                       "entropy", "validator", "in_code", "paths", "allow", "allow_match", "generic", "examples",
+                       "near", "counter_examples", "example_path", "not_paths"})
 FILE_KEYS = frozenset({"version", "rules", "allowed_paths", "placeholders", "example_values"})
 # Bytes a match may hold: printable ASCII and whitespace. A binary file can hide a secret only in a run of them.
 MATCH_BYTES = frozenset(range(0x20, 0x7F)) | frozenset(b"\t\n\r\x0b\x0c")
