@@ -238,7 +238,7 @@ def test_secrets_in_a_pickle_and_inside_a_zip_block_the_export(project, tmp_path
     found = findings_of(cli_json("export", project, "-o", tmp_path)[1], "PF801")
     messages = [f["message"] for f in found]
     assert messages.count("bundle.npz contains in config/settings.py (line 1, line 2, line 3 and 47 more) what looks "
-                          "like a Stripe live key") == 1, messages
+                          "like a Stripe secret or restricted key") == 1, messages
     assert any("bundle.npz holds creds/.env" in message for message in messages), messages
     with zipfile.ZipFile(project / "bundle.npz", "w", zipfile.ZIP_DEFLATED) as bundle:
         bundle.writestr("notes.txt", "nothing to see\n")

@@ -14,20 +14,22 @@ from packflow_export.secrets import scan_chunks
 
 AKIA = "AKIA" + "Q3EGRW7KZ2BN5M4P"
 SECRET_CONTENT = [
-    ("key.txt", "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----\n", "PEM private key"),
-    ("config.py", f'AWS_ID = "{AKIA}"\n', "AWS access key id"),
+    ("key.txt", "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAq8Vt2xL\n-----END RSA PRIVATE KEY-----\n",
+     "private key (PEM or OpenSSH)"),
+    ("config.py", f'AWS_ID = "{AKIA}"\n', "AWS access key ID"),
     ("aws.cfg", "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYzq8hG3kLmA\n", "AWS secret access key"),
     ("ci.sh", "TOKEN=ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8" + "\n", "GitHub token"),
-    ("gl.txt", "glpat-" + "Zx8Yw7Vu6Ts5Rq4Po3Nm" + "\n", "GitLab token"),
+    ("gl.txt", "glpat-" + "Zx8Yw7Vu6Ts5Rq4Po3Nm" + "\n", "GitLab personal, project or group access token"),
     ("slack.json", '{"t": "xoxb-' + "2048193755-9fk2mQ8sLw" + '"}\n', "Slack token"),
-    ("pay.py", "stripe.key = 'sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc" + "'\n", "Stripe live key"),
+    ("pay.py", "stripe.key = 'sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc" + "'\n", "Stripe secret or restricted key"),
     ("maps.js", "const k = 'AIza" + "SyD8r3kQ2mX7vL9pW4nB6tY1cZ5hJ0fE3gK" + "';\n", "Google API key"),
-    ("hf.py", "token = 'hf_" + "kTq8ZrW3mN6pL2xV9cB4yH7jD1fG5sA0eU" + "'\n", "Hugging Face token"),
+    ("hf.py", "token = 'hf_" + "kTq8ZrW3mN6pL2xV9cB4yH7jD1fG5sA0eU" + "'\n", "Hugging Face access token"),
     ("db.yaml", "url: postgres://admin:S3cr3tPassw0rd@db.internal:5432/app\n", "password in a URL"),
-    ("settings.py", 'DB_PASSWORD = "Tr0ub4dor&3-horse"\n', "password or token assignment"),
-    ("deploy.conf", "API_TOKEN=9f8e7d6c5b4a3f2e1d0c\n", "password or token in an env line"),
-    ("openai.txt", "key: sk-proj-" + "a1B2c3D4e5F6g7H8i9J0" + "T3BlbkFJ" + "k1L2m3N4o5P6q7R8s9T0" + "\n", "OpenAI API key"),
-    ("npm.txt", "npm_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8" + "\n", "npm token"),
+    ("settings.py", 'DB_PASSWORD = "Tr0ub4dor&3-horse"\n', "password, token or key assigned as a literal string"),
+    ("deploy.conf", "API_TOKEN=9f8e7d6c5b4a3f2e1d0c\n", "password, token or key in a config or env line"),
+    ("openai.txt", "key: sk-proj-" + "a1B2c3D4e5F6g7H8i9J0" + "T3BlbkFJ" + "k1L2m3N4o5P6q7R8s9T0" + "\n",
+     "OpenAI API key"),
+    ("npm.txt", "npm_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8" + "\n", "npm access token"),
 ]
 PLACEHOLDERS = [
     'AWS_ID = "AKIAXXXXXXXXXXXXXXXX"\n', 'AWS_ID = "AKIAIOSFODNN7EXAMPLE"\n', 'password = "<your-token>"\n',
@@ -77,7 +79,7 @@ def test_secret_can_be_ignored_or_explicitly_allowed(project):
 def test_binary_files_are_scanned_in_full(project):
     with (project / "weights.bin").open("wb") as handle:
         handle.write(bytes(range(256)) * 100)  # well past the first 8 KiB
-        handle.write(b"\0\1-----BEGIN RSA PRIVATE KEY-----\0" + bytes(range(256)) * 10)
+        handle.write(b"\0\1-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAq8Vt2xL\0" + bytes(range(256)) * 10)
     (found,) = findings_of(inspect(project), "PF801")
     assert found["path"] == "weights.bin" and "at byte 25,602" in found["message"] and found["line"] is None
 
@@ -95,28 +97,29 @@ def scan(text: bytes, name: str = "x.txt") -> list:
 
 
 def test_one_finding_per_line_the_most_specific_rule():
-    assert scan(f'aws_id = "{AKIA}"  # password = "hunter2hunter2"\n'.encode()) == [("AWS access key id", 1)]
+    assert scan(f'aws_id = "{AKIA}"  # password = "hunter2hunter2"\n'.encode()) == [("AWS access key ID", 1)]
 
 
 def test_lines_are_counted_across_chunks():
     text = b"filler line\n" * 200_000 + f'AWS_ID = "{AKIA}"\n'.encode()
     chunks = [text[i:i + 65536] for i in range(0, len(text), 65536)]
-    assert [(h.rule, h.line) for h in scan_chunks(chunks, "x.cfg")[1]] == [("AWS access key id", 200_001)]
+    assert [(h.rule, h.line) for h in scan_chunks(chunks, "x.cfg")[1]] == [("AWS access key ID", 200_001)]
 
 
 def test_utf16_text_is_scanned_as_the_text_it_is():
     text = f'line one\nAWS_ID = "{AKIA}"\n'.encode("utf-16")
     kind, hits = scan_chunks([text], "x.txt")
-    assert kind == "utf-16" and [(h.rule, h.line) for h in hits] == [("AWS access key id", 2)]
+    assert kind == "utf-16" and [(h.rule, h.line) for h in hits] == [("AWS access key ID", 2)]
 
 
 def test_a_stray_nul_does_not_hide_a_text_file():
-    assert scan(f'first\0line\nAWS_ID = "{AKIA}"\n'.encode()) == [("AWS access key id", 2)]
+    assert scan(f'first\0line\nAWS_ID = "{AKIA}"\n'.encode()) == [("AWS access key ID", 2)]
 
 
 def test_json_escaped_code_in_a_notebook_is_found():
-    notebook = {"cells": [{"cell_type": "code", "source": ['api_key = "sk-abcdefghij0123456789"\n']}]}
-    assert scan(json.dumps(notebook).encode(), "train.ipynb") == [("password or token assignment", 1)]
+    notebook = {"cells": [{"cell_type": "code", "source": ['api_key = "sk-q8Wm2Lx7Zr4Kp9Vt3Nb6"\n']}]}
+    assert scan(json.dumps(notebook).encode(), "train.ipynb") == [
+        ("password, token or key assigned as a literal string", 1)]
 
 
 ML_SOURCE = '''\
@@ -139,8 +142,11 @@ HF_CONFIG = json.dumps({"added_tokens": [{"id": 0, "content": "[PAD]"}], "pad_to
                         "special_tokens_map_file": "special_tokens_map.json"}, indent=2)
 
 
+NOTEBOOK = json.dumps({"cells": [{"source": ML_SOURCE.splitlines(True)}]})
+
+
 @pytest.mark.parametrize("name, text", [("model.py", ML_SOURCE), ("tokenizer_config.json", HF_CONFIG),
-                                        ("notebook.ipynb", json.dumps({"cells": [{"source": ML_SOURCE.splitlines(True)}]}))])
+                                        ("notebook.ipynb", NOTEBOOK)])
 def test_ordinary_ml_code_passes(name, text):
     assert scan(text.encode(), name) == []
 
@@ -208,3 +214,80 @@ def test_hyperscan_is_what_large_scans_use():
     from packflow_export.secrets import finder_for
 
     assert isinstance(finder_for(1 << 30), HyperscanFinder) and isinstance(finder_for(1000), PythonFinder)
+
+
+# Issue 15 item 13 and issue 19: secrets people leak, in the files they leak them in -------------------------------
+
+MISSED_BEFORE = [
+    ("config.yaml", "database:\n  password: Xk9#mP2vLq8wZr4t\n", 2),
+    ("settings.py", 'SECRET_KEY = "k7#p2x9Lq!vZ4mW8rT1y"\n', 1),
+    ("client.py", 'token = "9f8e7d6c5b4a3f2e1d0c9b8a"\n', 1),
+    ("deploy.sh", '#!/bin/sh\nexport SECRET_KEY="x8Kq2LmP9vRt4Wz7Yb1N"\n', 2),
+    ("db.py", 'password = "Summer2024-contest!"\n', 1),
+    ("prod.py", 'API_KEY_PROD = "Zf3D0LXCM3EIMbgJpUNnkRtOfOueHznB"\n', 1),
+    ("train.py", 'fooToken = "a8F3kL9qP2mZ7xW4vB6n"\n', 1),
+    ("run.sh", 'curl -u ci-bot:Qm8vX2kL9pR4tZ7w https://registry.example.org/api\n', 1),
+    ("call.sh", 'curl -H "Authorization: Bearer Tk9vX2mQ8pL4wZ7rB1nC5yD" https://api.example.org\n', 1),
+]
+
+
+@pytest.mark.parametrize("name, content, line", MISSED_BEFORE, ids=[case[0] for case in MISSED_BEFORE])
+def test_secrets_missed_before_are_found_on_their_line(project, name, content, line):
+    (project / name).write_text(content)
+    (found,) = findings_of(inspect(project), "PF801")
+    assert found["path"] == name and found["line"] == line
+
+
+def test_prerelease_pins_in_requirements_are_not_secrets(project):
+    """tiktoken==0.7.0.post1 and friends were PF801 (the env-line rule read `token` in their names)."""
+    with (project / "requirements.txt").open("a") as handle:
+        handle.write("tiktoken==0.7.0.post1\ntokenizers==0.15.2rc1\nsecretstorage==3.3.3.dev1\nkeyring==25.2.1\n")
+    assert findings_of(inspect(project), "PF801") == []
+
+
+def test_a_dotenv_file_is_flagged_by_name_and_each_key_on_its_line(project):
+    (project / ".gitignore").write_text("")
+    (project / ".env").write_text("DEBUG=true\nOPENAI_API_KEY=sk-proj-" + "q8Wm2Lx7Zr4Kp9Vt3Nb6Yc1Hd5Jf0Gs" * 3
+                                  + "\nLOG_LEVEL=info\nDATABASE_URL=postgres://app:Vq8mX2kL9pR4tZ7w@db:5432/app\n")
+    found = findings_of(inspect(project), "PF801")
+    assert [(f["path"], f["line"]) for f in found] == [(".env", None), (".env", 2), (".env", 4)]
+    assert "dotenv file" in found[0]["message"] and "OpenAI API key" in found[1]["message"]
+
+
+def _zip_bytes(members: dict, stored: bool) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED) as archive:
+        for member, data in members.items():
+            archive.writestr(member, data)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("stored", [True, False], ids=["stored", "deflated"])
+def test_utf16_text_inside_a_nested_zip_is_found(project, stored):
+    text = f'line one\nAWS_ID = "{AKIA}"\n'.encode("utf-16")
+    inner = _zip_bytes({"notes/creds.txt": text}, stored)
+    (project / "features.npz").write_bytes(_zip_bytes({"inner.zip": inner, "readme.txt": b"data"}, stored))
+    (found,) = findings_of(inspect(project), "PF801")
+    assert found["path"] == "features.npz" and "inner.zip!notes/creds.txt (line 2)" in found["message"]
+    assert "AWS access key ID" in found["message"]
+
+
+PLACEHOLDER_LINES = [
+    'aws_access_key_id = "AKIAIOSFODNN7EXAMPLE"', "SLACK_BOT_TOKEN=xoxb-your-token", "OPENAI_API_KEY=<YOUR_API_KEY>",
+    'OPENAI_API_KEY="sk-..."', 'api_key = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"',
+    'token = "00000000000000000000000000000000"',
+    "password: ${DB_PASSWORD}", 'password = os.environ["DB_PASSWORD"]', "token: ${{ secrets.HF_TOKEN }}",
+    "api_key: '{{ secrets.OPENAI_API_KEY }}'", "GITHUB_TOKEN=ghp_XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
+    "url: postgres://user:password@localhost:5432/db", "stripe_key = 'sk_test_4eC39HqLyjWDarjtT1zdp7dc'",
+    'secret_key = "your-secret-key-here"', 'HF_TOKEN = "hf_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"',
+    'API_KEY = "REPLACE_WITH_YOUR_KEY"', 'password = "********"', 'token = "<token>"',
+]
+
+
+@pytest.mark.parametrize("line", PLACEHOLDER_LINES)
+@pytest.mark.parametrize("name", ["settings.py", "config.yaml", "deploy.env.sh"])
+def test_placeholders_and_documented_example_keys_are_never_findings(line, name):
+    assert scan(line.encode() + b"\n", name) == []

@@ -6,7 +6,7 @@ the members verify finds, so export never writes an archive its own verify refus
 from __future__ import annotations
 
 import re
-from typing import IO, Callable, Iterable, Iterator, Optional, Sequence, Union
+from typing import IO, TYPE_CHECKING, Callable, Iterable, Iterator, Optional, Sequence, Union
 
 from .. import secrets
 from ..findings import Finding, define
@@ -19,6 +19,11 @@ from ..model.views import CorruptMember, FileChanged, Unreadable
 from .archive import CORRUPT
 from .check import Check, Need, archive_of, folder_of
 from .files import UNREADABLE, unreadable
+
+if TYPE_CHECKING:
+    import zipfile
+
+NestedHit = tuple[Optional[str], secrets.Hit]  # (the member of a nested archive, or None for the file itself, hit)
 
 SECRET = define(
     "PF801", "error", "a file that looks like a secret would be packed",
@@ -66,7 +71,8 @@ def check_walk(selection: Selection) -> Iterator[Finding]:
     """What the walk met: links, special files, folders it could not list, names it could not use, ignore files."""
     messages = {"copied": "is a link: packed as a copy of {target}", "outside": "links outside the project: left out",
                 "dangling": "is a dangling link: left out",
-                "folder": "links to a folder, which is not followed: left out", "loop": "is a link that loops: left out"}
+                "folder": "links to a folder, which is not followed: left out",
+                "loop": "is a link that loops: left out"}
     for link in selection.links:
         if link.outcome == "annex":
             yield STAND_IN(f"{link.name} is a git-annex link whose content is not here", link.name, None,
@@ -144,18 +150,11 @@ def scan_contents(entries: Sequence[ScanEntry], allowed: frozenset[str]) -> Iter
         yield from scan_file(name, open_chunks, allowed, finder, reopen)
 
 
-def scan_file(name: str, open_chunks: Callable[[], Iterable[ByteChunk]], allowed: frozenset[str],  # noqa: C901 - #19
+def scan_file(name: str, open_chunks: Callable[[], Iterable[ByteChunk]], allowed: frozenset[str],
               finder: secrets.Finder, reopen: Optional[Callable[[], IO[bytes]]] = None) -> list[Finding]:
     """One file's name and content: secrets (or their allowance), a stand-in for missing content, a changed file.
     A zip archive inside the project is looked into: reopen() gives it back seekable (else it is spooled)."""
-    found = []
-    rule = secrets.name_rule(name)
-    if rule and name in allowed:
-        found.append(ALLOWED_SECRET(f"{name} looks like a secret ({rule}); packed because --allow-secret names it", name))
-        rule = None
-    elif rule:
-        found.append(SECRET(f"{name} looks like a secret ({rule})", name, None,
-                            f"Add {name} to .packflowignore, or pass --allow-secret {name} if it holds no secret."))
+    found = _name_findings(name, allowed, finder.rules)
     spool = None if reopen else _Spool()
     try:
         kind, hits, head = _scan(open_chunks, name, finder, spool)
@@ -163,7 +162,7 @@ def scan_file(name: str, open_chunks: Callable[[], Iterable[ByteChunk]], allowed
             if reopen is not None:
                 with reopen() as handle:
                     hits += _scan_nested(handle, name, finder, depth=1, findings=found)
-            elif spool.complete:
+            elif spool is not None and spool.complete and spool.file is not None:
                 hits += _scan_nested(spool.file, name, finder, depth=1, findings=found)
             else:
                 found.append(UNSCANNED(f"{name} is a zip archive over {NESTED_SPOOL_BYTES:,} bytes: verify does not "
@@ -179,22 +178,39 @@ def scan_file(name: str, open_chunks: Callable[[], Iterable[ByteChunk]], allowed
             spool.close()
     if head.startswith(LFS_POINTER):
         found.append(STAND_IN(f"{name} is a Git LFS pointer ({len(head)} bytes), not the file: run git lfs pull", name))
+    return found + _content_findings(name, hits, allowed)
+
+
+def _name_findings(name: str, allowed: frozenset[str], rules: secrets.RuleSet) -> list[Finding]:
+    """A file that is a secret by its name: blocked, or allowed because --allow-secret names it."""
+    rule = secrets.name_rule(name, rules)
+    if rule and name in allowed:
+        return [ALLOWED_SECRET(f"{name} looks like a secret ({rule}); packed because --allow-secret names it", name)]
+    if rule:
+        return [SECRET(f"{name} looks like a secret ({rule})", name, None,
+                       f"Add {name} to .packflowignore, or pass --allow-secret {name} if it holds no secret.")]
+    return []
+
+
+def _content_findings(name: str, hits: list[NestedHit], allowed: frozenset[str]) -> list[Finding]:
+    """Each secret on its line (a file flagged by its name too); one finding per member and kind in an archive."""
     if hits and name in allowed:
-        found.append(ALLOWED_SECRET(f"{name} contains what looks like a {hits[0][1].rule}; packed because "
-                                    f"--allow-secret names it", name, hits[0][1].line))
-    elif not rule:
-        fix = f"Remove it (use an environment variable), add the file to .packflowignore, or pass --allow-secret {name}."
-        nested: dict = {}
-        for inner, hit in hits:
-            if inner:  # one finding per member and kind of secret: the member's lines are not the file's
-                nested.setdefault((inner, hit.rule), []).append(hit)
-                continue
-            where = "" if hit.line else f" at byte {hit.offset:,}"
-            found.append(SECRET(f"{name} contains{where} what looks like a {hit.rule}", name, hit.line, fix))
-        for (inner, kind), same in nested.items():
-            places = [f"line {h.line}" if h.line else f"byte {h.offset:,}" for h in same[:3]]
-            where = ", ".join(places) + (f" and {len(same) - 3} more" if len(same) > 3 else "")
-            found.append(SECRET(f"{name} contains in {inner} ({where}) what looks like a {kind}", name, None, fix))
+        return [ALLOWED_SECRET(f"{name} contains what looks like a {hits[0][1].rule}; packed because "
+                               f"--allow-secret names it", name, hits[0][1].line)]
+    fix = (f"Remove it (use an environment variable), add the file to .packflowignore, or pass "
+           f"--allow-secret {name}.")
+    found: list[Finding] = []
+    nested: dict[tuple[str, str], list[secrets.Hit]] = {}
+    for inner, hit in hits:
+        if inner:  # the member's lines are not the file's
+            nested.setdefault((inner, hit.rule), []).append(hit)
+            continue
+        where = "" if hit.line else f" at byte {hit.offset:,}"
+        found.append(SECRET(f"{name} contains{where} what looks like a {hit.rule}", name, hit.line, fix))
+    for (inner, kind), same in nested.items():
+        places = [f"line {h.line}" if h.line else f"byte {h.offset:,}" for h in same[:3]]
+        where = ", ".join(places) + (f" and {len(same) - 3} more" if len(same) > 3 else "")
+        found.append(SECRET(f"{name} contains in {inner} ({where}) what looks like a {kind}", name, None, fix))
     return found
 
 
@@ -207,11 +223,11 @@ NESTED_DEPTH = 2
 class _Spool:
     """Keeps a stream's bytes while it is scanned (in memory up to 8 MiB, then a temporary file), up to a limit."""
 
-    def __init__(self):
-        self.file = None
+    def __init__(self) -> None:
+        self.file: Optional[IO[bytes]] = None
         self.complete = True
 
-    def add(self, chunk) -> None:
+    def add(self, chunk: ByteChunk) -> None:
         if self.file is None:
             import tempfile
 
@@ -227,11 +243,11 @@ class _Spool:
 
 
 def _scan(open_chunks: Callable[[], Iterable[ByteChunk]], name: str, finder: secrets.Finder,
-          spool: Optional[_Spool]) -> tuple[str, list[tuple[Optional[str], secrets.Hit]], bytes]:
+          spool: Optional[_Spool]) -> tuple[str, list[NestedHit], bytes]:
     """(kind, [(inner name or None, hit)], the first KiB)."""
-    head = []
+    head: list[bytes] = []
 
-    def chunks():
+    def chunks() -> Iterator[ByteChunk]:
         for chunk in open_chunks():
             if not head:
                 head.append(bytes(chunk[:1024]))
@@ -243,9 +259,10 @@ def _scan(open_chunks: Callable[[], Iterable[ByteChunk]], name: str, finder: sec
 
 
 def _scan_nested(handle: IO[bytes], outer: str, finder: secrets.Finder, depth: int,
-                 findings: list[Finding]) -> list[tuple[str, secrets.Hit]]:
+                 findings: list[Finding]) -> list[NestedHit]:
     """Hits inside a zip archive that is itself a file of the project: names, and the content of compressed
-    members (stored ones were scanned with the file's own bytes). What cannot be read is reported as unscanned."""
+    members (stored ones were scanned with the file's own bytes, unless they are UTF-16/32 text or a zip archive,
+    whose content those bytes do not show). What cannot be read is reported as unscanned."""
     import zipfile
 
     handle.seek(0)
@@ -255,50 +272,72 @@ def _scan_nested(handle: IO[bytes], outer: str, finder: secrets.Finder, depth: i
         findings.append(UNSCANNED(f"{outer} starts like a zip archive but cannot be read as one ({exc}): its "
                                   f"compressed content is not scanned", outer))
         return []
-    hits, budget = [], NESTED_INFLATE_BYTES
+    hits: list[NestedHit] = []
+    budget = [NESTED_INFLATE_BYTES]
     with archive:
         for info in archive.infolist():
-            if info.is_dir():
-                continue
-            inner = info.filename
-            rule = secrets.name_rule(inner)
-            if rule:
-                findings.append(SECRET(f"{outer} holds {inner}, which looks like a secret ({rule})", outer))
-            if info.compress_type == zipfile.ZIP_STORED and not info.flag_bits & 0x1:
-                continue
-            if info.flag_bits & 0x1:
-                findings.append(UNSCANNED(f"{outer} holds {inner} encrypted: it cannot be scanned", outer))
-                continue
-            if info.file_size > budget:
-                findings.append(UNSCANNED(f"{outer}: {inner} is not scanned (it inflates to {info.file_size:,} bytes, "
-                                          f"past the {NESTED_INFLATE_BYTES:,}-byte budget for a nested archive)", outer))
-                budget = 0
-                continue
-            budget -= info.file_size
-            try:
-                with archive.open(info) as member:
-                    data_head = member.read(4)
-                    member_chunks = _prefixed(data_head, member, info.file_size)
-                    if data_head == ZIP_MAGIC and depth < NESTED_DEPTH:
-                        import tempfile
-
-                        with tempfile.SpooledTemporaryFile(max_size=8 << 20) as nested:
-                            for piece in member_chunks:
-                                nested.write(piece)
-                            nested.seek(0)
-                            _, inner_hits = secrets.scan_chunks(iter(lambda: nested.read(1 << 20), b""), inner, finder)
-                            hits += [(inner, hit) for hit in inner_hits]
-                            hits += [(f"{inner}!{deeper}", hit) for deeper, hit in
-                                     _scan_nested(nested, f"{outer}!{inner}", finder, depth + 1, findings)]
-                    else:
-                        if data_head == ZIP_MAGIC:
-                            findings.append(UNSCANNED(f"{outer}: {inner} is an archive nested more than {NESTED_DEPTH} "
-                                                      f"levels deep: its compressed content is not scanned", outer))
-                        _, inner_hits = secrets.scan_chunks(member_chunks, inner, finder)
-                        hits += [(inner, hit) for hit in inner_hits]
-            except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
-                findings.append(UNSCANNED(f"{outer}: {inner} cannot be read ({exc}): it is not scanned", outer))
+            if not info.is_dir():
+                hits += _scan_member(archive, info, outer, finder, depth, findings, budget)
     return hits
+
+
+_TEXT_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
+
+
+def _scan_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, outer: str, finder: secrets.Finder, depth: int,
+                 findings: list[Finding], budget: list[int]) -> list[NestedHit]:
+    """One member of a nested archive: its name, then its content unless the outer bytes already showed it."""
+    import zipfile
+
+    inner = info.filename
+    rule = secrets.name_rule(inner, finder.rules)
+    if rule:
+        findings.append(SECRET(f"{outer} holds {inner}, which looks like a secret ({rule})", outer))
+    if info.flag_bits & 0x1:
+        findings.append(UNSCANNED(f"{outer} holds {inner} encrypted: it cannot be scanned", outer))
+        return []
+    if info.file_size > budget[0]:
+        findings.append(UNSCANNED(f"{outer}: {inner} is not scanned (it inflates to {info.file_size:,} bytes, "
+                                  f"past the {NESTED_INFLATE_BYTES:,}-byte budget for a nested archive)", outer))
+        budget[0] = 0
+        return []
+    try:
+        with archive.open(info) as member:
+            data_head = member.read(4)
+            if info.compress_type == zipfile.ZIP_STORED and not (
+                    data_head.startswith(_TEXT_BOMS) or (data_head == ZIP_MAGIC and depth < NESTED_DEPTH)):
+                return []  # its bytes, as they are, were scanned with the file holding it
+            budget[0] -= info.file_size
+            stored = info.compress_type == zipfile.ZIP_STORED
+            return _scan_member_content(data_head, member, info, outer, finder, depth, findings, stored)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
+        findings.append(UNSCANNED(f"{outer}: {inner} cannot be read ({exc}): it is not scanned", outer))
+        return []
+
+
+def _scan_member_content(data_head: bytes, member: IO[bytes], info: zipfile.ZipInfo, outer: str,
+                         finder: secrets.Finder, depth: int, findings: list[Finding], stored: bool) -> list[NestedHit]:
+    """A member's content scanned (a stored zip's own bytes were scanned already: only its members are)."""
+    inner = info.filename
+    member_chunks = _prefixed(data_head, member, info.file_size)
+    if data_head == ZIP_MAGIC and depth < NESTED_DEPTH:
+        import tempfile
+
+        with tempfile.SpooledTemporaryFile(max_size=8 << 20) as nested:
+            for piece in member_chunks:
+                nested.write(piece)
+            nested.seek(0)
+            hits: list[NestedHit] = []
+            if not stored:
+                _, inner_hits = secrets.scan_chunks(iter(lambda: nested.read(1 << 20), b""), inner, finder)
+                hits = [(inner, hit) for hit in inner_hits]
+            return hits + [(f"{inner}!{deeper}", hit) for deeper, hit in
+                           _scan_nested(nested, f"{outer}!{inner}", finder, depth + 1, findings)]
+    if data_head == ZIP_MAGIC:
+        findings.append(UNSCANNED(f"{outer}: {inner} is an archive nested more than {NESTED_DEPTH} "
+                                  f"levels deep: its compressed content is not scanned", outer))
+    _, inner_hits = secrets.scan_chunks(member_chunks, inner, finder)
+    return [(inner, hit) for hit in inner_hits]
 
 
 def _prefixed(first: bytes, stream: IO[bytes], limit: int) -> Iterator[bytes]:
