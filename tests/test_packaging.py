@@ -7,7 +7,7 @@ import zipfile
 
 import os
 
-from helpers import clean_venv, run_cli
+from helpers import REPO, clean_venv, run_cli
 
 import packflow_export
 
@@ -19,6 +19,9 @@ def test_wheel_holds_only_packflow_export(wheel):
     assert top_level == {"packflow_export", f"packflow_export-{packflow_export.__version__}.dist-info"}
     assert "packflow_export/policy.yaml" in names and "packflow_export/__main__.py" in names
     assert "packflow_export/packflow.schema.json" in names
+    data = {path.relative_to(REPO).as_posix() for pattern in ("*.yaml", "*.json")
+            for path in (REPO / "packflow_export").rglob(pattern) if "__pycache__" not in path.parts}
+    assert data - set(names) == set(), "package data missing from the wheel: add it to pyproject's package-data"
     metadata = zipfile.ZipFile(wheel).read(f"packflow_export-{packflow_export.__version__}.dist-info/METADATA").decode()
     assert "Requires-Python: >=3.10" in metadata
     entry_points = zipfile.ZipFile(wheel).read(f"packflow_export-{packflow_export.__version__}.dist-info/entry_points.txt").decode()
