@@ -44,15 +44,18 @@ def isolated_session(tmp_path_factory, request):
     real_home = Path(os.environ.get("HOME") or Path.home())
     before = _snapshot(real_home)
     base = tmp_path_factory.getbasetemp()
+    # pytest-xdist's workers share their run's folder: a cache built by one (a load proof environment, a pre-commit
+    # hook environment, pip's and uv's caches) serves the other; each tool locks its own cache.
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
     home = base / "home"
     config = base / "cookiecutter.yaml"
     config.write_text(yaml.safe_dump({"cookiecutters_dir": str(base / "cookiecutters"),
                                       "replay_dir": str(base / "cookiecutter-replay")}), encoding="utf-8")
     values = {"HOME": home, "XDG_CACHE_HOME": home / ".cache", "XDG_CONFIG_HOME": home / ".config",
               "XDG_DATA_HOME": home / ".local" / "share", "XDG_STATE_HOME": home / ".local" / "state",
-              "PACKFLOW_EXPORT_CACHE": base / "export-cache", "UV_CACHE_DIR": base / "uv-cache",
-              "PIP_CACHE_DIR": base / "pip-cache", "PRE_COMMIT_HOME": base / "pre-commit", "npm_config_cache":
-              base / "npm-cache", "COOKIECUTTER_CONFIG": config, "GIT_CONFIG_GLOBAL": os.devnull}
+              "PACKFLOW_EXPORT_CACHE": shared / "export-cache", "UV_CACHE_DIR": shared / "uv-cache",
+              "PIP_CACHE_DIR": shared / "pip-cache", "PRE_COMMIT_HOME": shared / "pre-commit", "npm_config_cache":
+              shared / "npm-cache", "COOKIECUTTER_CONFIG": config, "GIT_CONFIG_GLOBAL": os.devnull}
     home.mkdir(exist_ok=True)
     request.config.option.template = str(REPO)  # pytest-cookies' `cookies` bakes this template wherever pytest runs
     with pytest.MonkeyPatch.context() as patch:
@@ -224,6 +227,15 @@ def git_commit_all(folder: Path, message: str) -> None:
         git(folder, "init", "-q", "-b", "main")
     git(folder, "add", "-A")
     git(folder, "commit", "-qm", message)
+
+
+@pytest.fixture(scope="session")
+def pristine_runner(tmp_path_factory) -> Path:
+    """A CI runner's Python as a fresh image has it: a venv with pip and nothing else (made once per session;
+    tests run jobs in copies of it)."""
+    folder = tmp_path_factory.mktemp("runner") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True, timeout=300)
+    return folder
 
 
 def pytest_collection_modifyitems(items):

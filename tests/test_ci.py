@@ -7,6 +7,7 @@ import http.server
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -123,12 +124,15 @@ def test_github_workflow_pins_actions_and_limits_permissions(cookies, ci):
     assert {u["package-ecosystem"] for u in dependabot["updates"]} == {"github-actions", "pip"}
 
 
+def runner_copy(pristine: Path, destination: Path) -> Path:
+    """A private copy of the pristine runner (jobs run `python -m ...`, which works from a copied venv)."""
+    return Path(shutil.copytree(pristine, destination, symlinks=True)) / "bin"
+
+
 @pytest.fixture(scope="session")
-def runner_venv(tmp_path_factory, wheel):
-    """A CI runner's Python: a fresh venv (with pip) where the jobs install what they need, offline."""
-    folder = tmp_path_factory.mktemp("runner") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True, timeout=300)
-    return folder / "bin"
+def runner_venv(pristine_runner, tmp_path_factory, wheel) -> Path:
+    """The runner the release jobs share; each installs what it needs, offline (the same wheel every time)."""
+    return runner_copy(pristine_runner, tmp_path_factory.mktemp("release-runner") / "venv")
 
 
 def runner_environment(runner_bin: Path, home: Path, **extra) -> dict:
