@@ -77,9 +77,11 @@ def _rule_problem(context, variable: str, rule) -> Optional[str]:
         if not isinstance(rule.get("message"), str) or not rule["message"].strip():
             return 'a "pattern" needs a "message" saying what a good answer looks like'
         try:
-            re.compile(str(rule["pattern"]))
-        except re.error as exc:
+            re.compile(rule["pattern"])
+        except (re.error, TypeError) as exc:
             return f"pattern {rule['pattern']!r} is not a regular expression: {exc}"
+    if not isinstance(rule.get("extra", False), bool):
+        return '"extra" must be true or false'
     if rule.get("extra") and (not FIELD_NAME.fullmatch(variable) or variable in TEMPLATE_EXTRA):
         return f"cannot be written under extra: (use letters, digits and '_', and none of {', '.join(TEMPLATE_EXTRA)})"
     return None
@@ -261,18 +263,23 @@ def _from_folder(folder: Path, commit: str, fallback: str) -> dict:
             "there holds yet: push it before the project's CI or pre-commit runs"))
     if not placeholder:
         return _pinned(fallback, revision)
-    source = _pinned(Path(top).as_uri(), revision)
     dirty = _git(top, "status", "--porcelain", "--untracked-files=no")
-    source["notice"] = (f"{NOTE} this project pins packflow-export (CI, pre-commit, schema) to {source['repository']}@"
-                        f"{str(revision)[:12]}" + (" (without your uncommitted changes)" if dirty else "") + ", which "
-                        "only this machine can reach; for CI elsewhere, set __template_repository in cookiecutter.json "
-                        "to your fork's URL, or bake from that URL")
-    return source
+    caveat = " (without your uncommitted changes)" if dirty else ""
+    return _on_this_machine(_pinned(Path(top).as_uri(), revision), caveat)
+
+
+def _on_this_machine(source: dict, caveat: str = "") -> dict:
+    """A pin only this machine can install from says so, and what to set for CI anywhere else."""
+    return {**source, "notice": (
+        f"{NOTE} this project pins packflow-export (CI, pre-commit, schema) to {source['repository']}@"
+        f"{source['revision'][:12]}{caveat}, which only this machine can reach; for CI elsewhere, set "
+        "__template_repository in cookiecutter.json to your fork's URL, or bake from that URL")}
 
 
 def _source(template: str, repo_dir: str, commit: str, fallback: str) -> dict:
     if REMOTE.match(template):  # a git URL: cookiecutter cloned it into repo_dir (cruft records the commit)
-        return _pinned(template, commit or (_git(repo_dir, "rev-parse", "HEAD") if repo_dir else None))
+        source = _pinned(template, commit or (_git(repo_dir, "rev-parse", "HEAD") if repo_dir else None))
+        return _on_this_machine(source) if template.startswith("file:") else source
     folder = Path(template) if commit and template else Path(repo_dir)  # cruft passes the folder it was given
     return _from_folder(folder.resolve(), commit, fallback)
 

@@ -366,6 +366,8 @@ def test_an_answer_validated_by_data_is_refused_with_its_message_and_rendered_un
     ({"cost_center": {"pattern": "(", "message": "m"}}, "cost_center: pattern '(' is not a regular expression"),
     ({"cost_center": {"patern": "x"}}, "cost_center: must be an object with some of pattern, message, extra"),
     ({"license": {"extra": True}}, "license: cannot be written under extra:"),
+    ({"cost_center": {"pattern": 4, "message": "m"}}, "cost_center: pattern 4 is not a regular expression"),
+    ({"cost_center": {"extra": "yes"}}, 'cost_center: "extra" must be true or false'),
 ])
 def test_a_broken_answers_json_is_refused_naming_the_entry(cookies, capfd, fork_with_an_org_field, rules, message):
     (fork_with_an_org_field / "answers.json").write_text(json.dumps({"answers": rules}))
