@@ -239,6 +239,13 @@ def pristine_runner(tmp_path_factory) -> Path:
 
 
 def pytest_collection_modifyitems(items):
-    """Slow tests first: pytest-xdist hands out tests in this order, so the long journeys start at once instead of
-    leaving one worker busy after the other has finished (the suite's wall time on two cores)."""
+    """Slow tests first: pytest-xdist hands out tests in this order (see pytest_configure), so the long journeys
+    start at once instead of leaving one worker busy after the other has finished (the wall time on two cores)."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+def pytest_configure(config):
+    """With pytest-xdist, hand tests out one or two at a time (--maxschedchunk 1) rather than in initial chunks of a
+    quarter of the suite: the slow tests, sorted first, then spread over the workers instead of queueing on one."""
+    if getattr(config.option, "dist", "no") == "load" and getattr(config.option, "maxschedchunk", 0) is None:
+        config.option.maxschedchunk = 1
