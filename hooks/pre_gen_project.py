@@ -1,7 +1,8 @@
 """Refuse bad answers before cookiecutter writes anything (it removes the folder when this exits non-zero).
 
-The answers were checked by local_extensions.py (with packflow_export/naming.py) while this file was rendered;
-they arrive here as JSON data, never as code, so a value with quotes or backslashes cannot break this file.
+The answers were checked by local_extensions.py (with packflow_export/naming.py and a fork's answers.json) while
+this file was rendered; they arrive here as JSON data, never as code, so a value with quotes or backslashes
+cannot break this file.
 """
 
 import json
@@ -12,11 +13,12 @@ RERUN = json.loads(r'''{{ cookiecutter | rerun_command(cookiecutter | answer_pro
 
 
 def main():
-    for variable, message in PROBLEMS:
+    for variable, message, _ in PROBLEMS:
         print(f"ERROR: {variable}: {message}", file=sys.stderr)
     if PROBLEMS:
-        print("\nNothing was written. Fix the FIXME value(s) in this command and run it to bake again with the other "
-              "answers kept:\n\n    " + RERUN + "\n", file=sys.stderr)
+        print("\nNothing was written. This command bakes again with every other answer kept and each refused one "
+              "replaced by its suggested fix or left empty ('') for you to fill in:\n\n    " + RERUN + "\n",
+              file=sys.stderr)
     return 1 if PROBLEMS else 0
 
 

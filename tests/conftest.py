@@ -10,16 +10,70 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from helpers import BIN, REPO, WHEELHOUSE, bake, build_wheel
 
 
+# What the suite's own tools would leave in a real home (shared caches such as pip's and uv's are isolated too,
+# but other users of the machine may write those); the session fails if any of these changes.
+WATCHED_IN_HOME = (".cache/packflow-export", ".cache/pre-commit", ".cookiecutters", ".cookiecutter_replay",
+                   ".cookiecutterrc", ".gitlab-ci-local", ".gitconfig")
+
+
+def _snapshot(home: Path) -> dict:
+    """Each watched path's entries (name, mtime): enough to see anything created, removed or rewritten there."""
+    state = {}
+    for name in WATCHED_IN_HOME:
+        path = home / name
+        try:
+            entries = [path, *path.iterdir()] if path.is_dir() else [path]
+            state[name] = sorted((p.name, p.stat().st_mtime_ns) for p in entries if p.exists())
+        except OSError:
+            state[name] = None
+    return state
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_session(tmp_path_factory, request):
+    """Before any fixture runs a tool: HOME and every cache and config variable point into the session's temp
+    folder, shared by its tests (caches built once are reused), and the real home is checked untouched at the end."""
+    real_home = Path(os.environ.get("HOME") or Path.home())
+    before = _snapshot(real_home)
+    base = tmp_path_factory.getbasetemp()
+    # pytest-xdist's workers share their run's folder: a cache built by one (a load proof environment, a pre-commit
+    # hook environment, pip's and uv's caches) serves the other; each tool locks its own cache.
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    home = base / "home"
+    config = base / "cookiecutter.yaml"
+    config.write_text(yaml.safe_dump({"cookiecutters_dir": str(base / "cookiecutters"),
+                                      "replay_dir": str(base / "cookiecutter-replay")}), encoding="utf-8")
+    values = {"HOME": home, "XDG_CACHE_HOME": home / ".cache", "XDG_CONFIG_HOME": home / ".config",
+              "XDG_DATA_HOME": home / ".local" / "share", "XDG_STATE_HOME": home / ".local" / "state",
+              "PACKFLOW_EXPORT_CACHE": shared / "export-cache", "UV_CACHE_DIR": shared / "uv-cache",
+              "PIP_CACHE_DIR": shared / "pip-cache", "PRE_COMMIT_HOME": shared / "pre-commit", "npm_config_cache":
+              shared / "npm-cache", "COOKIECUTTER_CONFIG": config, "GIT_CONFIG_GLOBAL": os.devnull}
+    home.mkdir(exist_ok=True)
+    request.config.option.template = str(REPO)  # pytest-cookies' `cookies` bakes this template wherever pytest runs
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in values.items():
+            patch.setenv(name, str(value))
+        patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        yield values
+    after = _snapshot(real_home)
+    changed = {name: sorted(set(after[name] or []) - set(before[name] or [])) for name in WATCHED_IN_HOME
+               if before[name] != after[name]}
+    assert not changed, f"the suite wrote into the real home {real_home} (name, mtime): {changed}"
+
+
 @pytest.fixture(autouse=True)
-def isolated_environment(monkeypatch, tmp_path_factory):
-    """No test sees the developer's git config, home directory, timezone or umask."""
-    home = tmp_path_factory.mktemp("home")
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+def isolated_environment(monkeypatch, tmp_path_factory, isolated_session):
+    """No test sees the developer's git config, home directory, timezone or umask: each gets a HOME of its own and
+    the session's caches."""
+    monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
+    for name, value in isolated_session.items():
+        if name != "HOME":
+            monkeypatch.setenv(name, str(value))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     for name, value in {"GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.org",
                         "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.org"}.items():
@@ -29,7 +83,6 @@ def isolated_environment(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("NO_COLOR", "1")
     # The test environment's own tools (cookiecutter, uv, pre-commit, actionlint...) come first on PATH.
     monkeypatch.setenv("PATH", str(BIN) + os.pathsep + os.environ.get("PATH", ""))
-    monkeypatch.setenv("PACKFLOW_EXPORT_CACHE", str(tmp_path_factory.getbasetemp() / "export-cache"))
 
 
 @pytest.fixture(scope="session")

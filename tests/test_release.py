@@ -122,8 +122,9 @@ def test_sbom_is_valid_cyclonedx_1_6_and_describes_the_release(project, tmp_path
     main = sbom["metadata"]["component"]
     assert sbom["specVersion"] == "1.6" and main["name"] == "my-analytic" and main["version"] == "0.1.0"
     assert main["hashes"] == [{"alg": "SHA-256", "content": result["archive"]["sha256"]}]
-    assert main["licenses"] == [{"license": {"id": "MIT"}}]
-    assert main["authors"] == [{"email": "maintainer@example.org"}]
+    config = load_yaml(project / "packflow.yaml")  # the template's defaults
+    assert main["licenses"] == [{"license": {"id": config["extra"]["license"]}}]
+    assert main["authors"] == [{"email": address} for address in config["maintainers"]]
     purls = sorted(c.get("purl") for c in sbom["components"])
     assert purls == ["pkg:pypi/helper", "pkg:pypi/numpy@2.1.0", "pkg:pypi/packflow@0.4.1"]
     again = tmp_path / "again"

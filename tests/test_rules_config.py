@@ -51,7 +51,7 @@ CONFIG_CASES = [
     ("extra:\n", "env: [1]\nextra:\n", "PF216", 17, "env holds a list"),
     ("extra:\n", "env:\n  RETRIES: 3\nextra:\n", "PF213", 18, "RETRIES"),
     ("extra:\n", 'version: "9.9.9"\nextra:\n', "PF218", 17, "version is given twice (lines 4 and 17)"),
-    ('  license: "MIT"', '  license: "MIT"\n  license: "ISC"', "PF218", 21, "extra.license is given twice"),
+    ("\n  license: ", '\n  license: "ISC"\n  license: ', "PF218", 21, "extra.license is given twice"),
 ]
 
 

@@ -97,7 +97,10 @@ def test_model_card_disagreeing_with_packflow_yaml(project):
 
 
 def test_license_text_must_match_declared_license(project):
-    edit(project / "packflow.yaml", 'license: "MIT"', 'license: "Apache-2.0"')
-    assert findings_of(inspect(project), "PF303")[0]["message"].startswith("LICENSE.txt does not read like Apache-2.0")
-    edit(project / "packflow.yaml", 'license: "Apache-2.0"', 'license: "MIT"')
+    declared = re.search(r'license: "[^"]*"', (project / "packflow.yaml").read_text()).group(0)  # the template's default
+    other = 'license: "MIT"' if "Apache-2.0" in declared else 'license: "Apache-2.0"'
+    edit(project / "packflow.yaml", declared, other)
+    assert findings_of(inspect(project), "PF303")[0]["message"].startswith(
+        f"LICENSE.txt does not read like {other.split(chr(34))[1]}")
+    edit(project / "packflow.yaml", other, declared)
     assert "PF303" not in codes(inspect(project))
