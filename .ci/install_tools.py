@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import IO, Optional
+from typing import Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
@@ -94,11 +94,11 @@ def gitlab_ci_local() -> Optional[subprocess.Popen]:
     if npm is None or shutil.which("node") is None:
         sys.exit("install_tools: Node 20 and npm are needed (gitlab-ci-local runs the generated GitLab pipeline)")
     (VENV / "node").mkdir(parents=True, exist_ok=True)
-    log: IO[str] = open(VENV / "npm-install.log", "w")
     say(f"npm install gitlab-ci-local@{GITLAB_CI_LOCAL_VERSION} into {VENV / 'node'} (in the background)")
-    return subprocess.Popen([npm, "install", "--no-audit", "--no-fund", "--prefix", str(VENV / "node"),
-                             f"gitlab-ci-local@{GITLAB_CI_LOCAL_VERSION}"], cwd=ROOT, stdout=log,
-                            stderr=subprocess.STDOUT)
+    with open(VENV / "npm-install.log", "w") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen([npm, "install", "--no-audit", "--no-fund", "--prefix", str(VENV / "node"),
+                                 f"gitlab-ci-local@{GITLAB_CI_LOCAL_VERSION}"], cwd=ROOT, stdout=log,
+                                stderr=subprocess.STDOUT)
 
 
 def main() -> None:

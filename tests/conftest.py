@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,9 @@ from helpers import BIN, REPO, WHEELHOUSE, bake, build_wheel
 # but other users of the machine may write those); the session fails if any of these changes.
 WATCHED_IN_HOME = (".cache/packflow-export", ".cache/pre-commit", ".cookiecutters", ".cookiecutter_replay",
                    ".cookiecutterrc", ".gitlab-ci-local", ".gitconfig")
+
+GIT_IDENTITY = {"GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.org",
+                "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.org"}
 
 
 def _snapshot(home: Path) -> dict:
@@ -59,6 +64,8 @@ def isolated_session(tmp_path_factory, request):
         for name, value in values.items():
             patch.setenv(name, str(value))
         patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        for name, value in GIT_IDENTITY.items():  # session fixtures commit too, before any test's fixture runs
+            patch.setenv(name, value)
         yield values
     after = _snapshot(real_home)
     changed = {name: sorted(set(after[name] or []) - set(before[name] or [])) for name in WATCHED_IN_HOME
@@ -75,8 +82,7 @@ def isolated_environment(monkeypatch, tmp_path_factory, isolated_session):
         if name != "HOME":
             monkeypatch.setenv(name, str(value))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    for name, value in {"GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.org",
-                        "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.org"}.items():
+    for name, value in GIT_IDENTITY.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("TZ", "UTC")
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
@@ -108,3 +114,25 @@ def wheelhouse() -> Path:
 @pytest.fixture(scope="session")
 def wheel(tmp_path_factory) -> Path:
     return build_wheel(REPO, tmp_path_factory.mktemp("wheel"))
+
+
+@pytest.fixture(scope="session")
+def pristine_runner(tmp_path_factory) -> Path:
+    """A CI runner's Python as a fresh image has it: a venv with pip and nothing else (made once per session;
+    tests run jobs in copies of it)."""
+    folder = tmp_path_factory.mktemp("runner") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True, timeout=300)
+    return folder
+
+
+def pytest_collection_modifyitems(items):
+    """Slow tests first: pytest-xdist hands out tests in this order (see pytest_configure), so the long journeys
+    start at once instead of leaving one worker busy after the other has finished (the wall time on two cores)."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+def pytest_configure(config):
+    """With pytest-xdist, hand tests out one or two at a time (--maxschedchunk 1) rather than in initial chunks of a
+    quarter of the suite: the slow tests, sorted first, then spread over the workers instead of queueing on one."""
+    if getattr(config.option, "dist", "no") == "load" and getattr(config.option, "maxschedchunk", 0) is None:
+        config.option.maxschedchunk = 1

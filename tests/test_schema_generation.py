@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from packflow_export import schema
 from packflow_export.policy import load_policy
-from packflow_export.rules.config import check_config, parse_config
+from packflow_export.model.config import parse_config
+from packflow_export.rules.config import config_findings
 
 FORK_POLICY = "required_fields: [cost_center, description]\nallowed_licenses: [MPL-2.0, MIT]\n"
 FORK_SCHEMA = jsonschema.Draft202012Validator(schema.build_schema(["cost_center", "description"], ["MPL-2.0", "MIT"]))
@@ -44,8 +45,7 @@ def test_a_fork_policy_makes_editors_flag_a_missing_required_field(tmp_path):
 
 
 def check_errors(text: str, policy) -> list:
-    config = parse_config(text)
-    findings = config.findings or list(check_config(config, policy))
+    findings = config_findings(parse_config(text), policy)
     return [f.code for f in findings if f.code.startswith("PF2") and f.severity == "error"]
 
 
