@@ -61,11 +61,12 @@ def debian_packages() -> None:
                  f"sudo apt-get install {' '.join(missing)}) and run this again")
     say(f"installing Debian packages system-wide with apt-get: {', '.join(missing)}")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    unknown = [p for p in missing if subprocess.run(["apt-cache", "show", p], capture_output=True).returncode != 0]
-    if unknown:  # the package lists do not know them yet: refresh them first, instead of failing once
-        step(f"apt-get update (for {', '.join(unknown)})", ["apt-get", "update", "-q"], env=env)
-    step(f"apt-get install {' '.join(missing)}",
-         ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing], env=env)
+    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing]
+    # Stale package lists fail in two ways: a package they do not know, or one whose dependency moved on
+    # (libarchive13 updated since the lists were read). A dry run finds both without installing anything.
+    if subprocess.run([*install, "--dry-run"], capture_output=True, env=env).returncode != 0:
+        step("apt-get update (the package lists are stale)", ["apt-get", "update", "-q"], env=env)
+    step(f"apt-get install {' '.join(missing)}", install, env=env)
 
 
 def version_of(program: Optional[str]) -> Optional[str]:

@@ -1,6 +1,6 @@
 """.ci/install_tools.py installs without surprises: it reuses gitlab-ci-local at the pinned version instead of
 reinstalling it (and recompiling re2), and says which Debian packages it installs before apt-get runs, with no
-apt error shown first. Fake apt-get, apt-cache and gitlab-ci-local on PATH record what the script asks of them."""
+apt error shown first. Fake apt-get and gitlab-ci-local on PATH record what the script asks of them."""
 
 from __future__ import annotations
 
@@ -56,14 +56,17 @@ def test_another_version_on_path_is_not_reused(tools, capsys):
     assert f"gitlab-ci-local@{module.GITLAB_CI_LOCAL_VERSION}" in calls.read_text()
 
 
-@pytest.mark.parametrize("known", [True, False])
-def test_debian_packages_are_named_before_apt_get_installs_them(tools, capsys, monkeypatch, known):
+@pytest.mark.parametrize("stale", [False, True])
+def test_debian_packages_are_named_before_apt_get_installs_them(tools, capsys, monkeypatch, stale):
     module, bin_dir, calls = tools
     for tool in module.DEBIAN:
         if tool != "bwrap":
             fake(bin_dir, tool, "")
-    fake(bin_dir, "apt-cache", "exit 0" if known else "echo 'E: No packages found' >&2; exit 100")
-    fake(bin_dir, "apt-get", f'echo "apt-get $*" >> {calls}')
+    # A stale list: the dry run fails (unknown package, or a dependency that moved on) until apt-get update ran.
+    dry_run = f'if [ ! -e {bin_dir}/updated ]; then echo "E: unmet dependencies" >&2; exit 100; fi; exit 0'
+    fake(bin_dir, "apt-get", f'case "$*" in *--dry-run*) {dry_run if stale else "exit 0"};; '
+                             f'update*) touch {bin_dir}/updated; echo "apt-get $*" >> {calls};; '
+                             f'*) echo "apt-get $*" >> {calls};; esac')
     monkeypatch.setattr(module.os, "geteuid", lambda: 0)
     module.debian_packages()
     out, err = capsys.readouterr()
@@ -71,7 +74,7 @@ def test_debian_packages_are_named_before_apt_get_installs_them(tools, capsys, m
     assert first == "install_tools: installing Debian packages system-wide with apt-get: bubblewrap"
     assert "E:" not in out + err  # the package lists are refreshed first, never failed against
     expected = ["apt-get install -y -q --no-install-recommends bubblewrap"]
-    assert calls.read_text().splitlines() == (expected if known else ["apt-get update -q", *expected])
+    assert calls.read_text().splitlines() == (["apt-get update -q", *expected] if stale else expected)
 
 
 def test_without_root_the_missing_packages_are_named_and_nothing_runs(tools, monkeypatch):
