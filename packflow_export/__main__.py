@@ -337,7 +337,7 @@ def _raise_terminated(signum: int, frame: Optional[FrameType]) -> None:
 
 def _interrupted(exc: KeyboardInterrupt, command: str) -> tuple[str, int]:
     """What an interrupt (Ctrl-C, or SIGTERM raised as one) left behind, and its exit code."""
-    from .archive import InterruptedAfterCommit
+    from .archive.writer import InterruptedAfterCommit
 
     cause = exc.signal_exception if isinstance(exc, InterruptedAfterCommit) else exc
     code = EXIT_TERMINATED if isinstance(cause, Terminated) else EXIT_INTERRUPTED

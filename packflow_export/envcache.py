@@ -230,14 +230,9 @@ def _against_records(environment: Path, files: Mapping[str, Entry]) -> tuple[tup
 
 def write_seal(seal: Seal, path: Path) -> None:
     """Write the seal through a temporary file and a rename: a seal is there whole or not at all."""
-    descriptor, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(seal.as_json())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    from .fsutil import atomic_write
+
+    atomic_write(path, seal.as_json(), mode=None)
 
 
 def read_seal(path: Path) -> Optional[Seal]:

@@ -1,4 +1,4 @@
-"""export: the readiness checks, then the content scan feeding the archive writer.
+"""export: the readiness checks, then the content scan (scanfeed.py) feeding the archive writer.
 
 The scan reads each file once, for secrets and its CRC. A file of one deflate block is packed from the bytes
 the scan read; a larger one is read again by the writer, which insists on the same file and the same bytes (a
@@ -9,48 +9,43 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from pathlib import Path
-from typing import IO, Callable, Iterator, Optional, Sequence
+from typing import Callable, Optional
 
-from . import __version__, faults, naming, zipformat
-from .archive import ArchiveResult, Entry, Member, SourceChanged, choose_method, write_archive
+from . import __version__, naming
+from .archive import reproducible, zipformat
+from .archive.method import choose_method
+from .archive.writer import ArchiveResult, Member, SourceChanged, write_archive
 from .errors import CannotWrite, UsageError
-from .findings import Finding, Policy, Report
+from .findings import Policy
 from .model.context import ProjectContext
 from .model.gitinfo import GitRepo
-from .model.selection import SelectedFile, Selection
-from .model.views import FileChanged, Unreadable, open_regular, read_regular
+from .model.selection import Selection
+from .model.views import open_regular
 from .results import ExportResult, Status
 from .rules.contents import CHANGED
 from .rules.runner import Command, run_checks
+from .scanfeed import KEEP_FILE_BYTES, THREAD_FROM_BYTES, Blocked, Scanner
 
 Progress = Callable[[int], Callable[[int], None]]  # (total bytes) -> (bytes done) -> None
-ScanResult = tuple[Sequence[Finding], Optional[int]]  # a file's findings, and its CRC-32 when it was read whole
 
 
 def source_date_epoch(git: Optional[GitRepo]) -> int:
     """SOURCE_DATE_EPOCH; else, in a clean git checkout, the commit time of HEAD; else 1980-01-01."""
-    value = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
-    if value:
-        try:
-            return int(value)
-        except ValueError:
-            raise UsageError(f"SOURCE_DATE_EPOCH={value!r} is not a whole number of seconds") from None
-    if git is not None and git.changes() == []:
-        commit_time = git.commit_time()
-        if commit_time is not None:
-            return commit_time
-    from .archive import FIXED_DATE_EPOCH
+    try:
+        return reproducible.source_date_epoch(os.environ, lambda: _clean_commit_time(git))
+    except reproducible.BadSourceDate as exc:
+        raise UsageError(str(exc)) from None
 
-    return FIXED_DATE_EPOCH
+
+def _clean_commit_time(git: Optional[GitRepo]) -> Optional[int]:
+    return git.commit_time() if git is not None and git.changes() == [] else None
 
 
 def provenance(epoch: int, git: Optional[GitRepo], policy: Policy, allowed: list[str]) -> bytes:
     """The zip comment: tool, source date, commit, and the policy and allowances verify must apply again."""
-    from .archive import clamp_epoch
-
-    data: dict[str, object] = {"tool": f"packflow_export {__version__}", "source_date_epoch": clamp_epoch(epoch)}
+    data: dict[str, object] = {"tool": f"packflow_export {__version__}",
+                               "source_date_epoch": reproducible.clamp_epoch(epoch)}
     commit = git.head() if git is not None else None
     if commit and git is not None:
         data["git"] = {"commit": commit, "dirty": bool(git.changes())}
@@ -101,7 +96,7 @@ def export_project(ctx: ProjectContext, output_dir: Path, *, force: bool = False
     if dry_run:
         return ExportResult(Status.LISTED, report, Path(output_dir).resolve() / target_name,
                             listing=_listing(selection))
-    scanner = _Scanner(selection.files, ctx.options.allowed_secrets)
+    scanner = Scanner(selection.files, ctx.options.allowed_secrets)
     if not report.ok:  # nothing will be written, but the report still lists every secret
         report.add(scanner.run_all())
         return ExportResult(Status.BLOCKED, report)
@@ -115,7 +110,7 @@ def export_project(ctx: ProjectContext, output_dir: Path, *, force: bool = False
     try:
         result = write_archive(scanner.entries(report), target, comment=comment, epoch=epoch, force=force,
                                progress=progress(selection.total_size) if progress else None)
-    except _Blocked:
+    except Blocked:
         report.add(scanner.finish())
         return ExportResult(Status.BLOCKED, report, target)
     except SourceChanged as exc:
@@ -143,166 +138,14 @@ def _listing(selection: Selection) -> tuple[Member, ...]:
     return tuple(sorted(listing, key=lambda m: (-m.size, m.name)))
 
 
-KEEP_FILE_BYTES = 1 << 20  # files up to one deflate block are read once, by the scan, and kept for the writer
-KEPT_BYTES = 8 << 20  # at most this much kept at a time: the scan waits for the writer beyond it
-THREAD_FROM_BYTES = 32 << 20  # files larger than a block, in all, from which the scan runs on its own thread
-
-
-class _Blocked(Exception):
-    """The content scan found something that blocks the export: the writer stops and removes its temporary file."""
-
-
-class _Scanner:
-    """The content scan of the selected files, in order, on its own thread; each file's CRC-32 comes with it."""
-
-    def __init__(self, files: list[SelectedFile], allowed: frozenset[str]):
-        import threading
-
-        from . import secrets
-
-        self.files, self.allowed = files, frozenset(allowed)
-        self.finder = secrets.finder_for(sum(item.size for item in files))
-        self.codec = zipformat.codec()
-        self.results: dict[int, ScanResult] = {}  # file index -> (findings, CRC-32 or None)
-        self.kept: dict[int, bytes] = {}  # file index -> the content of a one-block file, handed to the writer
-        self.findings: list[Finding] = []
-        self.kept_bytes = 0
-        self.ready = threading.Condition()
-        self.stop = False
-        self.thread: Optional[threading.Thread] = None
-        self.error: Optional[BaseException] = None
-
-    def scan(self, item: SelectedFile, index: Optional[int] = None) -> ScanResult:
-        """(the file's findings, its CRC-32 or None when it could not be read whole). A one-block file is read in
-        one piece and, with an index, kept for the writer, which then packs exactly the bytes that were scanned."""
-        from .rules.contents import scan_file
-
-        crcs: list[int] = []
-
-        def whole() -> Iterator[bytes]:
-            data = read_regular(item.path, item.identity, item.size + 1)
-            if len(data) == item.size:
-                crcs.append(self.codec.crc32(data))
-                if index is not None:
-                    self.keep(index, data)
-            yield data
-
-        def chunks() -> Iterator[memoryview]:
-            crc, buffer = 0, bytearray(1 << 20)
-            view = memoryview(buffer)
-            with open_regular(item.path, item.identity) as stream:
-                while not self.stop and (count := stream.readinto(buffer)):
-                    crc = self.codec.crc32(view[:count], crc)
-                    yield view[:count]  # the scan copies what it keeps: the buffer is read into again
-            if not self.stop:
-                crcs.append(crc)
-        found = scan_file(item.name, whole if item.size <= KEEP_FILE_BYTES else chunks, self.allowed, self.finder,
-                          lambda: open_regular(item.path, item.identity))
-        return found, (crcs[0] if crcs else None)
-
-    def keep(self, index: int, data: bytes) -> None:
-        with self.ready:
-            while self.kept_bytes > KEPT_BYTES and not self.stop:  # the writer is behind: wait for it
-                self.ready.wait()
-            self.kept[index] = data
-            self.kept_bytes += len(data)
-
-    def _scan_inline(self, index: int) -> None:
-        """Without the scan's own thread, the writer scans each file when it first needs it."""
-        if self.thread is None and index not in self.results:
-            self.results[index] = self.scan(self.files[index], index)
-
-    def opener(self, index: int, item: SelectedFile) -> Callable[[], IO[bytes]]:
-        """Open a file for the writer: the bytes the scan kept, else the file itself (the same one, or an error)."""
-        def open_item() -> IO[bytes]:
-            self._scan_inline(index)
-            with self.ready:
-                data = self.kept.pop(index, None)
-                if data is not None:
-                    self.kept_bytes -= len(data)
-                    self.ready.notify_all()
-            if data is not None:
-                import io
-
-                return io.BytesIO(data)
-            faults.point("open", item.name)  # the scan has read the file; the writer opens it again
-            return _opener(item)()
-        return open_item
-
-    def run_all(self) -> list[Finding]:
-        return [finding for item in self.files for finding in self.scan(item)[0]]
-
-    def start(self) -> None:
-        import threading
-
-        def work() -> None:
-            try:
-                for index, item in enumerate(self.files):
-                    if self.stop:
-                        break
-                    result = self.scan(item, index)
-                    with self.ready:
-                        self.results[index] = result
-                        self.ready.notify_all()
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the writer's thread
-                with self.ready:
-                    self.error = exc
-                    self.ready.notify_all()
-
-        self.thread = threading.Thread(target=work, name="packflow-export-scan", daemon=True)
-        self.thread.start()
-
-    def entries(self, report: Report) -> Iterator[Entry]:
-        """The archive's entries; each one's CRC is the scan's, and asking for it waits for the scan of that file
-        and stops the writer when the scan found something that blocks."""
-        def crc_of(index: int) -> Callable[[], int]:
-            def crc() -> int:
-                self._scan_inline(index)
-                with self.ready:
-                    while index not in self.results and self.error is None:
-                        self.ready.wait()
-                    if self.error is not None:
-                        raise self.error
-                    found, value = self.results[index]
-                    self.findings += found
-                    self.results[index] = ((), value)  # the findings move to the report; keep memory flat
-                if value is None or report.blocks(found):
-                    raise _Blocked()
-                return value
-            return crc
-        return (Entry(item.name, item.size, crc_of(index), item.executable, self.opener(index, item))
-                for index, item in enumerate(self.files))
-
-    def finish(self) -> list[Finding]:
-        """Every finding of the scan: the rest of the files are scanned too, so the report lists all of them."""
-        if self.thread is not None:
-            self.thread.join()
-            if self.error is not None:
-                raise self.error
-        for index in range(len(self.files)):  # files the writer never reached: scan them now, for the report
-            if self.thread is None and index not in self.results and not self.stop:
-                self.results[index] = (self.scan(self.files[index])[0], None)
-            self.findings += self.results.get(index, ((), None))[0]
-            self.results[index] = ((), None)
-        return self.findings
-
-    def cancel(self) -> None:
-        with self.ready:
-            self.stop = True
-            self.ready.notify_all()
-        if self.thread is not None:
-            self.thread.join()
-
-
 def _write_sbom(ctx: ProjectContext, result: ArchiveResult, epoch: int) -> Path:
     """The SBOM beside the archive, of the requirements the checks parsed; if it cannot be written, the release is
     taken back whole."""
-    from .archive import clamp_epoch
     from .sbom import build_sbom, write_sbom
 
     try:
-        text = build_sbom(ctx.config, ctx.requirements, result.path.name, result.sha256, clamp_epoch(epoch),
-                          __version__)
+        text = build_sbom(ctx.config, ctx.requirements, result.path.name, result.sha256,
+                          reproducible.clamp_epoch(epoch), __version__)
         return write_sbom(result.path, text)
     except OSError as exc:
         for path in (result.sidecar, result.path):
@@ -328,13 +171,3 @@ def _prove(ctx: ProjectContext, outcome: ExportResult, result: ArchiveResult) ->
             path.unlink(missing_ok=True)
         return outcome._replace(status=Status.TAKEN_BACK, archive=None, phases=verification.phases)
     return outcome._replace(phases=verification.phases)
-
-
-def _opener(item: SelectedFile) -> Callable[[], IO[bytes]]:
-    """Open a selected file for the writer: the same file the checks read, or SourceChanged."""
-    def open_item() -> IO[bytes]:
-        try:
-            return open_regular(item.path, item.identity)
-        except (FileChanged, Unreadable) as exc:
-            raise SourceChanged(item.name, str(exc)) from None
-    return open_item

@@ -225,7 +225,7 @@ def _environment_folder(work: Path, key: str, options: LoadOptions) -> Path:
 def build_environment(project: Path, requirement_files: Sequence[str], work: Path, python: Interpreter,
                       options: LoadOptions) -> Environment:
     """The cached environment for these requirements, or a new one; timed as the "environment" phase."""
-    from .archive import folder_lock
+    from .fsutil import folder_lock
 
     installer = _installer()
     key = environment_key(project, requirement_files, python.path, python.version, options, installer)

@@ -7,9 +7,7 @@ the tests, writes the archive, its .sha256 and its SBOM, and proves the archive 
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Optional
@@ -118,20 +116,14 @@ def bump_version(project: Path, new: str, date: Optional[str] = None) -> BumpRes
 
 def _write_all(project: Path, updates: list[tuple[str, str, list[int]]]) -> None:
     """Write every file through a temporary one, then rename them all: either all change or (on error) none."""
-    temps = []
+    from .fsutil import AtomicFiles
+
+    target = project
     try:
-        for name, text, _ in updates:
-            target = project / name
-            descriptor, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=project)
-            temps.append((temp, target))
-            with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
-                handle.write(text)
-            os.chmod(temp, target.stat().st_mode & 0o777)
-        for temp, target in temps:
-            os.replace(temp, target)
-        temps = []
+        with AtomicFiles() as files:
+            for name, text, _ in updates:
+                target = project / name
+                files.write(target, text, target.stat().st_mode & 0o777)
+            files.commit()
     except OSError as exc:
         raise CannotWrite(f"cannot write {target}: {exc.strerror or exc}") from None
-    finally:
-        for temp, _ in temps:
-            Path(temp).unlink(missing_ok=True)

@@ -12,7 +12,7 @@ from .findings import Report, Rule
 from .model.options import Phase
 
 if TYPE_CHECKING:
-    from .archive import ArchiveResult, Member
+    from .archive.writer import ArchiveResult, Member
     from .model.records import Provenance
 
 

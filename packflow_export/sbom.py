@@ -7,8 +7,6 @@ from the archive's sha256 and the timestamp is the archive's source date.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -78,14 +76,6 @@ def build_sbom(config: ProjectConfig, requirements: Requirements, archive_name: 
 
 def write_sbom(archive: Path, text: str) -> Path:
     """Write the SBOM beside the archive, atomically (a random temporary name, then a rename)."""
-    target = sbom_path(archive)
-    descriptor, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=archive.parent)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.chmod(temp, 0o644)
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    return target
+    from .fsutil import atomic_write
+
+    return atomic_write(sbom_path(archive), text)

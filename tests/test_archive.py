@@ -1,5 +1,5 @@
-"""archive.py: the writer alone (no rules): reproducible bytes, pinned output, streamed headers every reader
-accepts, ZIP64, atomic commit, and a file that changes mid-export never packed."""
+"""packflow_export/archive and fsutil: the writer alone (no rules): reproducible bytes, pinned output, streamed
+headers every reader accepts, ZIP64, atomic commit, and a file that changes mid-export never packed."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import zlib
 import pytest
 
 from helpers import REPO
-from packflow_export import zipformat
-from packflow_export.archive import Entry, SourceChanged, write_archive
+from packflow_export.archive import zipformat
+from packflow_export.archive.writer import Entry, SourceChanged, write_archive
 from packflow_export.errors import CannotWrite
 
 
@@ -40,9 +40,9 @@ PINNED_SHA256 = "e0c4503ccf0a898667d81768c112843434dfe018e9d1e16f9fbcbe1e423df77
 
 @pytest.mark.parametrize("threads", [1, 4])
 def test_the_archive_of_fixed_content_has_pinned_bytes(tmp_path, monkeypatch, threads):
-    import packflow_export.archive
+    from packflow_export.archive import deflate
 
-    monkeypatch.setattr(packflow_export.archive, "DEFLATE_THREADS", threads)
+    monkeypatch.setattr(deflate, "DEFLATE_THREADS", threads)
     result = write_archive(fixed_content(), tmp_path / "x-1.0.zip", comment=b"{}", epoch=1_700_000_000)
     assert result.sha256 == hashlib.sha256(result.path.read_bytes()).hexdigest()
     assert result.sha256 == PINNED_SHA256
@@ -51,7 +51,7 @@ def test_the_archive_of_fixed_content_has_pinned_bytes(tmp_path, monkeypatch, th
 DEFLATE_IN_A_PROCESS = """
 import hashlib, sys, sysconfig
 from pathlib import Path
-from packflow_export import archive, zipformat
+from packflow_export.archive import deflate, zipformat
 chunks, total = [], 0
 for path in sorted(Path(sysconfig.get_paths()["stdlib"]).rglob("*.py")):
     chunks.append(path.read_bytes())
@@ -60,7 +60,7 @@ for path in sorted(Path(sysconfig.get_paths()["stdlib"]).rglob("*.py")):
         break
 data, digest = b"".join(chunks)[:16 << 20], hashlib.sha256()
 for start in range(0, len(data), 10_485):  # source-file-sized pieces, each deflated on its own as a member is
-    digest.update(archive.deflate_block(zipformat.codec(), data[start:start + 10_485], True))
+    digest.update(deflate.deflate_block(zipformat.codec(), data[start:start + 10_485], True))
 print(digest.hexdigest())
 """
 
@@ -242,3 +242,71 @@ def test_independent_readers_see_the_same_files(tmp_path):
     assert files == sorted(f"{name} {len(data)} {zlib.crc32(data):x}" for name, data in contents.items())
     streamed = [line.split(" ", 1)[1] for line in java.stdout.splitlines() if line.startswith("stream ")]
     assert streamed == [f"{name} {len(contents[name])}" for name in [e.name for e in fixed_content()]]
+
+
+# The package's other modules: atomic files, reproducibility, and a reader that does not load the writer ---------------
+
+def test_atomic_files_appear_together_or_not_at_all(tmp_path):
+    from packflow_export.fsutil import AtomicFiles, atomic_write
+
+    (tmp_path / "kept.txt").write_text("before\n")
+    with pytest.raises(OSError), AtomicFiles() as files:
+        files.write(tmp_path / "kept.txt", "after\n")
+        files.write(tmp_path / "missing" / "new.txt", "never\n")  # no such folder: the whole set is dropped
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.txt"]
+    assert (tmp_path / "kept.txt").read_text() == "before\n"
+    with AtomicFiles() as files:
+        files.write(tmp_path / "kept.txt", "after\r\n", 0o600)  # text as UTF-8 with its newlines untouched
+        files.write(tmp_path / "sum", b"\x00bytes")
+        files.commit()
+    assert (tmp_path / "kept.txt").read_bytes() == b"after\r\n" and (tmp_path / "sum").read_bytes() == b"\x00bytes"
+    assert (tmp_path / "kept.txt").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "sum").stat().st_mode & 0o777 == 0o644
+    assert atomic_write(tmp_path / "one", "caf\u00e9") == tmp_path / "one"
+    assert (tmp_path / "one").read_bytes() == "caf\u00e9".encode()
+    assert not list(tmp_path.glob(".*.partial"))
+
+
+def test_an_atomic_write_never_follows_a_planted_link(tmp_path):
+    from packflow_export.fsutil import atomic_write
+
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    (tmp_path / ".out.txt.partial").symlink_to(victim)
+    atomic_write(tmp_path / "out.txt", "new\n")
+    assert victim.read_text() == "precious\n" and (tmp_path / "out.txt").read_text() == "new\n"
+
+
+@pytest.mark.parametrize("environ, commit, expected", [
+    ({"SOURCE_DATE_EPOCH": " 1700000000 "}, 5, 1_700_000_000),  # the variable wins over the commit
+    ({}, 1_600_000_000, 1_600_000_000),  # a clean checkout: its commit time
+    ({"SOURCE_DATE_EPOCH": ""}, None, 315532800),  # neither: 1980-01-01
+])
+def test_the_source_date_comes_from_the_variable_then_the_commit(environ, commit, expected):
+    from packflow_export.archive import reproducible
+
+    asked = []
+    assert reproducible.source_date_epoch(environ, lambda: asked.append(1) or commit) == expected
+    assert asked == ([] if environ.get("SOURCE_DATE_EPOCH") else [1])  # git is asked only when it decides
+
+
+def test_dates_are_clamped_to_what_a_zip_holds_and_modes_follow_the_executable_bit():
+    from packflow_export.archive import reproducible
+
+    with pytest.raises(reproducible.BadSourceDate, match="'soon'"):
+        reproducible.source_date_epoch({"SOURCE_DATE_EPOCH": "soon"}, lambda: None)
+    assert reproducible.clamp_epoch(0) == reproducible.FIXED_DATE_EPOCH
+    assert reproducible.clamp_epoch(1 << 40) == reproducible.LAST_DATE_EPOCH
+    assert reproducible.dos_date_time(reproducible.FIXED_DATE_EPOCH) == (0, (1 << 5) | 1)
+    assert reproducible.dos_date_time(reproducible.LAST_DATE_EPOCH) == ((23 << 11) | (59 << 5) | 29,
+                                                                        (127 << 9) | (12 << 5) | 31)
+    assert reproducible.member_mode(True) == 0o100755 and reproducible.member_mode(False) == 0o100644
+
+
+def test_reading_records_does_not_load_the_writer():
+    """verify and the model read zip records; the writer's threads, hashing and deflate stay unloaded."""
+    code = ("import sys, packflow_export.model.records, packflow_export.archive.zipformat; "
+            "print(sorted(m for m in sys.modules if m.startswith('packflow_export.archive')))")
+    run = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(REPO)),
+                         capture_output=True, text=True, timeout=60)
+    assert run.stdout.strip() == "['packflow_export.archive', 'packflow_export.archive.zipformat']", run.stderr

@@ -130,7 +130,8 @@ def test_model_is_below_the_rules_and_commands_use_the_model():
         if name.startswith("packflow_export.model"):
             above = {m for m in imported if not m.startswith("packflow_export.model")}
             assert above <= {"packflow_export.naming", "packflow_export.findings", "packflow_export.errors",
-                             "packflow_export.zipformat", "packflow_export"}, (name, above)
+                             "packflow_export.archive", "packflow_export.archive.zipformat",
+                             "packflow_export"}, (name, above)
         if name.rpartition(".")[2] in ("load", "release", "sbom", "verify") and ".rules" not in name:
             assert not {m for m in imported if m.startswith("packflow_export.rules") and m != "packflow_export.rules.runner"}, name
 

@@ -113,7 +113,7 @@ def test_verify_missing_archive_is_exit_2(tmp_path):
 import stat  # noqa: E402
 import zlib  # noqa: E402
 
-from packflow_export import zipformat  # noqa: E402
+from packflow_export.archive import zipformat  # noqa: E402
 
 GOOD_YAML = (b'name: "x"\nversion: "1.0"\ndescription: "d"\nmaintainers: ["a@example.org"]\n'
              b'inference_backend: "inference:Backend"\nloader: "local"\npython_version: "3.11"\n')

@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import IO, Any, Iterator, Optional
 
-from .. import zipformat
+from ..archive import zipformat
 from ..errors import UsageError
 from .views import CorruptMember
 

@@ -18,7 +18,7 @@ from ..model.context import Context
 from .check import Check, Need, Stage, archive_of
 
 if TYPE_CHECKING:
-    from .. import zipformat  # imported where used: a folder's check never reads zip records
+    from ..archive import zipformat  # imported where used: a folder's check never reads zip records
 
 NOT_A_ZIP = define(
     "PF901", "error", "the file is not a complete zip archive",
@@ -92,7 +92,7 @@ def check_entries(entries: list[zipformat.CentralEntry], max_total: int) -> Iter
 
 def _member_kind(entry: zipformat.CentralEntry) -> Iterator[Finding]:
     """A folder, link, device, or a file with unusual permission bits, or encrypted: not a plain regular file."""
-    from .. import zipformat
+    from ..archive import zipformat
 
     name, mode = entry.name, entry.external_attr >> 16
     if name.endswith("/"):
@@ -111,7 +111,7 @@ def _member_kind(entry: zipformat.CentralEntry) -> Iterator[Finding]:
 
 def _member_method(entry: zipformat.CentralEntry) -> Iterator[Finding]:
     """Stored or deflated only, with sizes a stored member and a deflate stream can have."""
-    from .. import zipformat
+    from ..archive import zipformat
 
     name = entry.name
     if entry.method not in (zipformat.STORED, zipformat.DEFLATED):
@@ -128,7 +128,7 @@ def _member_method(entry: zipformat.CentralEntry) -> Iterator[Finding]:
 def check_layout(handle: IO[bytes], entries: list[zipformat.CentralEntry],
                  end: zipformat.EndRecord) -> Iterator[Finding]:
     """Entries back to back from byte 0, each local header agreeing with its directory entry, then the directory."""
-    from .. import zipformat
+    from ..archive import zipformat
 
     expected = 0
     for entry in sorted(entries, key=lambda e: e.header_offset):
@@ -165,7 +165,7 @@ def check_layout(handle: IO[bytes], entries: list[zipformat.CentralEntry],
 
 
 def _header_mismatch(entry: zipformat.CentralEntry, header: zipformat.LocalHeader) -> str:
-    from .. import zipformat
+    from ..archive import zipformat
 
     if header.raw_name != entry.raw_name:
         return f"names {header.raw_name!r}"

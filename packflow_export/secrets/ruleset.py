@@ -253,17 +253,14 @@ def _read_cache(cache: Optional[Path]) -> Any:
 def _write_cache(cache: Optional[Path], data: Any) -> None:
     """Best effort and atomic: a cache that cannot be written only costs the next run the parse."""
     import json
-    import os
-    import tempfile
+
+    from ..fsutil import atomic_write
 
     if cache is None:
         return
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=cache.parent, suffix=".partial")
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(data, stream)
-        os.replace(temporary, cache)
+        atomic_write(cache, json.dumps(data), mode=None)
     except (OSError, TypeError, ValueError):
         pass
 

@@ -1,4 +1,4 @@
-"""The zip format's records (APPNOTE 6.3): built by the archive writer, parsed by verify.
+"""The zip format's records (APPNOTE 6.3): built by the archive writer, parsed by verify and the model.
 
 Nothing here decides whether an archive is acceptable: parsing reports what the bytes say, or raises
 ZipFormatError when they cannot be read as zip records at all.
@@ -7,7 +7,6 @@ ZipFormatError when they cannot be read as zip records at all.
 from __future__ import annotations
 
 import struct
-import time
 from functools import lru_cache
 from types import ModuleType
 from typing import IO, Iterator, NamedTuple, Optional
@@ -84,12 +83,6 @@ class EndRecord(NamedTuple):
     end_offset: int  # where the first end record (ZIP64 end record, or the classic one) starts
     comment: bytes
     zip64: bool
-
-
-def dos_date_time(epoch: int) -> tuple[int, int]:
-    """(time, date) fields of a UTC epoch, as zip stores them (2-second resolution, 1980..2107)."""
-    year, month, day, hour, minute, second = time.gmtime(epoch)[:6]
-    return (hour << 11) | (minute << 5) | (second // 2), ((year - 1980) << 9) | (month << 5) | day
 
 
 def zip64_extra(*values: int) -> bytes:
