@@ -74,3 +74,52 @@ def test_a_file_and_folder_clash_is_a_finding_not_an_internal_error(innocent, tm
     (refused,) = findings_of(result, "PF959")
     assert code == 1 and refused["path"] == "notes" and "both a file and a folder" in refused["message"]
     assert [p["phase"] for p in result["phases"]] == ["extract"] and phase(result, "extract")["ok"] is False
+
+
+def site_packages(cache: Path) -> list[Path]:
+    return sorted(cache.glob("envs/*/lib/python*/site-packages"))
+
+
+def test_archive_code_cannot_poison_the_environment_the_next_archive_uses(project, innocent, untouched, tmp_path):
+    """Items 2 and 3: a backend that plants a .pth and appends to packflow/__init__.py. Unsandboxed, it changes
+    only its own copy of the environment (never uv's cache or another uv environment: --link-mode=copy), and the
+    seal sees it: the innocent archive's proof rebuilds and never runs the payload. Sandboxed, it changes nothing."""
+    hostile = exported_archive(poison_pth(shared_inode(project)), tmp_path / "hostile")
+    cache = tmp_path / "cache"
+    env = {"PACKFLOW_EXPORT_CACHE": str(cache), "UV_CACHE_DIR": str(untouched / "uv-cache")}
+    code, result = verify_load(hostile, "--sandbox", "off", env=env)
+    assert code == 0 and "PF960" in codes(result), result["findings"]
+    (site,) = site_packages(cache)
+    assert (site / "zz_poison.pth").is_file() and INODE_MARKER in (site / "packflow" / "__init__.py").read_text()
+    code, result = verify_load(innocent, env=env)
+    (rebuilt,) = findings_of(result, "PF961")
+    assert code == 0 and phase(result, "environment")["cached"] is False and phase(result, "check_io")["ok"]
+    assert "zz_poison.pth" in rebuilt["message"] and "packflow/__init__.py" in rebuilt["message"]
+    assert not (site / "zz_poison.pth").exists() and INODE_MARKER not in (site / "packflow" / "__init__.py").read_text()
+    code, result = verify_load(hostile, "--sandbox", "require", env=env)
+    assert code == 0 and phase(result, "environment")["cached"] is True
+    assert phase(result, "configure")["sandbox"]["sandbox"] == "bwrap"
+    code, result = verify_load(innocent, env=env)
+    assert code == 0 and phase(result, "environment")["cached"] is True and "PF961" not in codes(result)
+    assert not (site / "zz_poison.pth").exists() and POISON_MARKER not in json.dumps(result)
+
+
+@pytest.mark.parametrize("setsid", [False, True], ids=["fork", "setsid"])
+def test_processes_the_archive_starts_die_with_the_proof(project, tmp_path, untouched, setsid):
+    """Item 4: a backend that forks a sleeper (in a new session or not); after verify returns none is left."""
+    marker = f"packflow-leftover-{tmp_path.name}"
+    archive = exported_archive(fork_and_stay(project, marker, setsid), tmp_path / "out")
+    code, result = verify_load(archive, "--sandbox", "require")
+    assert code == 0 and phase(result, "configure")["sandbox"]["stdout_bytes"] > 0, result["findings"]
+    assert processes_with(marker) == []
+
+
+def test_a_flood_of_output_is_capped_to_its_tail(project, tmp_path, untouched):
+    """Item 5: initialize() writes 1.5 GiB to stdout; the proof keeps the tail, writes nothing to disk, and loads."""
+    archive = exported_archive(flood_stdout(project), tmp_path / "out")
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    code, result = verify_load(archive, "--sandbox", "require", env={"TMPDIR": str(private_tmp)})
+    run = phase(result, "configure")["sandbox"]
+    assert code == 0 and run["stdout_bytes"] >= 3 << 29 and phase(result, "check_io")["ok"], result["findings"]
+    assert len(json.dumps(result)) < 100_000 and list(private_tmp.iterdir()) == []
