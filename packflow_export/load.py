@@ -119,26 +119,27 @@ class Environment(NamedTuple):
     tampered: Optional[tuple[str, ...]] = None
 
 
-def install_request(project: Path, requirement_files: Sequence[str], python: Interpreter,
-                    options: LoadOptions) -> envcache.InstallRequest:
-    """What the environment is built from: the archive's requirement files, the interpreter, the install options."""
+def install_request(project: Path, requirement_files: Sequence[str], python: Interpreter, options: LoadOptions,
+                    hashed: bool = False) -> envcache.InstallRequest:
+    """What the environment is built from: the archive's requirement files, the interpreter, the install options;
+    with --require-hashes when the requirements carry hashes."""
     return envcache.InstallRequest(project, python.path, python.version, tuple(requirement_files) or
                                    ("requirements.txt",), ("pytest",) if options.run_tests else (), options.index_url,
                                    tuple(Path(p) for p in options.find_links), options.offline,
-                                   installer=_installer())
+                                   installer=_installer(), require_hashes=hashed and not options.run_tests)
 
 
 def build_environment(project: Path, requirement_files: Sequence[str], work: Path, python: Interpreter,
-                      options: LoadOptions, choice: sandbox.SandboxChoice) -> Environment:
+                      options: LoadOptions, choice: sandbox.SandboxChoice, hashed: bool = False) -> Environment:
     """The cached environment for these requirements when its seal still holds, else a new one built in the
     install sandbox and sealed; timed as the "environment" phase."""
-    request = install_request(project, requirement_files, python, options)
+    request = install_request(project, requirement_files, python, options, hashed)
     folder = cache_root() / "envs" if options.cache else work / "envs"
     limits = sandbox.Limits(timeout=options.timeout, memory_bytes=None)
     prepared = envcache.prepare_environment(request, folder, choice, limits, reuse=options.cache)
     phase: Phase = {"phase": "environment", "installer": request.installer, "python": python.version,
                     "cached": prepared.reused, "key": prepared.key, "ok": prepared.ok,
-                    "seconds": prepared.seconds, "sandbox": choice.kind}
+                    "seconds": prepared.seconds, "sandbox": choice.kind, "require_hashes": request.require_hashes}
     check = prepared.check
     tampered = (*check.added, *check.changed, *check.removed) if check is not None and not check.ok else None
     if not prepared.ok:
@@ -146,7 +147,9 @@ def build_environment(project: Path, requirement_files: Sequence[str], work: Pat
         tail = "" if install is None else "\n".join(
             part for part in (install.stderr.text(), install.stdout.text(), install.setup_error or "") if part.strip())
         code = -1 if install is None else None if install.timed_out else install.returncode
-        failure = InstallFailure([request.installer, "pip", "install"], code, tail or prepared.problem or "")
+        command = [request.installer, "pip", "install"] if request.installer == "uv" else ["pip", "install"]
+        failure = InstallFailure(command + ["--require-hashes"] * request.require_hashes, code,
+                                 tail or prepared.problem or "")
         return Environment(None, phase, failure, tampered)
     return Environment(prepared.path, phase, None, tampered)
 
@@ -199,15 +202,15 @@ def _run(environment: Path, project: Path, arguments: Sequence[str], options: Lo
 
 
 def prove_load(project: Path, python_version: Optional[str], options: LoadOptions,
-               requirement_files: Sequence[str]) -> LoadOutcome:
-    """Install, load, initialize and run the unpacked project, every phase timed; the project's tests as well
-    (options.run_tests) once it loaded."""
+               requirement_files: Sequence[str], hashed: bool = False) -> LoadOutcome:
+    """Install (with --require-hashes when `hashed`), load, initialize and run the unpacked project, every phase
+    timed; the project's tests as well (options.run_tests) once it loaded."""
     choice = choose(options)
     python = find_interpreter(python_version)
     outcome = LoadOutcome(project, options.timeout, [], python.mismatch, choice=choice)
     work = Path(tempfile.mkdtemp(prefix="packflow-load-"))
     try:
-        environment = build_environment(project, requirement_files, work, python, options, choice)
+        environment = build_environment(project, requirement_files, work, python, options, choice, hashed)
         outcome = outcome._replace(tampered=environment.tampered)
         outcome.phases.append(environment.phase)
         if environment.path is None:
@@ -244,7 +247,7 @@ def _read_records(channel: bytes) -> list[Record]:
 
 
 def prove_members(members: Sequence[unpack.Member], python_version: Optional[str], options: LoadOptions,
-                  requirement_files: Sequence[str]) -> LoadOutcome:
+                  requirement_files: Sequence[str], hashed: bool = False) -> LoadOutcome:
     """Unpack an archive's members into a private folder (unpack.py: nothing but plain files inside it, whatever
     any policy says) and prove them there; the folder goes away afterwards."""
     folder = Path(tempfile.mkdtemp(prefix="packflow-verify-"))
@@ -257,7 +260,7 @@ def prove_members(members: Sequence[unpack.Member], python_version: Optional[str
             extract: Phase = {"phase": "extract", "ok": False, "seconds": time.perf_counter() - started}
             return LoadOutcome(project, options.timeout, [extract], unsafe=exc)
         extract = {"phase": "extract", "ok": True, "seconds": time.perf_counter() - started, "files": unpacked.files}
-        outcome = prove_load(project, python_version, options, requirement_files)
+        outcome = prove_load(project, python_version, options, requirement_files, hashed)
         return outcome._replace(phases=[extract, *outcome.phases])
     finally:
         shutil.rmtree(folder, ignore_errors=True)

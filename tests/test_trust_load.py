@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from helpers import BIN, WHEELHOUSE, cli_json, codes, exported_archive, findings_of
-from hostile import (INODE_MARKER, POISON_MARKER, flood_stdout, fork_and_stay, outcomes, poison_pth,
-                     policy_override_archive, processes_with, shared_inode, snapshot)
+from hostile import (INODE_MARKER, LOCAL_FORMS, POISON_MARKER, archive_of, flood_stdout, fork_and_stay,
+                     local_requirements, local_source, outside_requirements, poison_pth, policy_override_archive,
+                     processes_with, shared_inode, snapshot)
 
 pytest_plugins = ["trust_fixtures"]  # bystanders: a decoy tree and an unrelated uv environment with its cache
 pytestmark = pytest.mark.slow
@@ -123,3 +124,25 @@ def test_a_flood_of_output_is_capped_to_its_tail(project, tmp_path, untouched):
     run = phase(result, "configure")["sandbox"]
     assert code == 0 and run["stdout_bytes"] >= 3 << 29 and phase(result, "check_io")["ok"], result["findings"]
     assert len(json.dumps(result)) < 100_000 and list(private_tmp.iterdir()) == []
+
+
+def test_an_include_outside_the_archive_stops_the_proof_and_is_never_printed(project, tmp_path):
+    """Item 6: `-r /outside/file`: PF407, and the proof installs nothing (PF416); the outside file's first line
+    appears nowhere in the report."""
+    outside = tmp_path / "outside" / "secrets.txt"
+    outside.parent.mkdir()
+    outside.write_text("AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n")
+    archive = archive_of(outside_requirements(project, outside), tmp_path / "my_analytic-0.1.0.zip")
+    code, result = verify_load(archive)
+    assert code == 1 and {"PF407", "PF416"} <= codes(result) and "PF951" not in codes(result)
+    assert result["phases"] == [] and "wJalrXUtnFEMI" not in json.dumps(result)
+
+
+@pytest.mark.parametrize("form", sorted(LOCAL_FORMS))
+def test_requirements_from_the_local_machine_stop_the_proof_before_any_install(project, tmp_path, form):
+    """Item 7: each local index or URL form is PF405 and the proof installs nothing: evilpkg never imports."""
+    source = local_source(tmp_path / "local")
+    archive = archive_of(local_requirements(project, form, source), tmp_path / "my_analytic-0.1.0.zip")
+    code, result = verify_load(archive)
+    (refused,) = findings_of(result, "PF416")
+    assert code == 1 and "PF405" in codes(result) and refused["line"] in (1, 2) and result["phases"] == []

@@ -14,6 +14,7 @@ from ..model.backend import distribution_of
 from ..model.config import CONFIG
 from ..model.context import Context
 from .check import Check, Need, Stage, archive_of
+from .requirements import HASH_MISMATCH, REACHES_OUTSIDE
 from .tests import NO_TESTS, TESTS_FAIL
 
 if TYPE_CHECKING:
@@ -90,12 +91,20 @@ def explanation(text: str, lines: int = 12) -> str:
     return "\n".join(kept[-lines:])[-2000:] or "no output"
 
 
+# What uv and pip say when a file does not match its --hash (uv: "Hash mismatch for `pkg==1.0`"; pip: "THESE
+# PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE").
+HASH_WORDS = ("hash mismatch", "do not match the hashes")
+
+
 def install_failed(failure: InstallFailure, timeout: float) -> Finding:
     command, code, tail = failure
     tool = command[0]
     if code is None:
         return TIMED_OUT(f"installing the requirements ({tool}) took more than {timeout:g} s", "requirements.txt")
-    return INSTALL_FAILED(f"{' '.join(command[:3])} -r requirements.txt failed (exit {code}):\n{explanation(tail)}",
+    if any(words in tail.lower() for words in HASH_WORDS):
+        return HASH_MISMATCH(f"{' '.join(command)} -r requirements.txt refused a file:\n{explanation(tail)}",
+                             "requirements.txt", None, None)
+    return INSTALL_FAILED(f"{' '.join(command)} -r requirements.txt failed (exit {code}):\n{explanation(tail)}",
                           "requirements.txt", None, None)
 
 
@@ -208,8 +217,14 @@ def prove(ctx: Context) -> Iterator[Finding]:
     archive_ctx, options = archive_of(ctx), ctx.options.load
     if options is None or ctx.config.data is None:
         return
+    outside = ctx.requirements.reaching_outside
+    if outside:
+        lines = "; ".join(f"{item.path}:{item.line}" for item in outside)
+        yield REACHES_OUTSIDE(f"requirements reach outside the archive ({lines}; see PF405/PF407): nothing was "
+                              f"installed or run", outside[0].path, outside[0].line)
+        return
     outcome = prove_members(members_of(archive_ctx.archive), ctx.config.text_field("python_version"), options,
-                            ctx.requirements.files)
+                            ctx.requirements.files, ctx.requirements.hashed)
     ctx.phases.extend(outcome.phases)
     yield from outcome_findings(outcome)
 
@@ -217,5 +232,6 @@ def prove(ctx: Context) -> Iterator[Finding]:
 RULES = (INSTALL_FAILED, IMPORT_FAILED, INITIALIZE_FAILED, CHECK_IO_FAILED, TIMED_OUT, PYTHON_MISMATCH, NOTHING_RUN,
          PROCESS_ENDED, UNSAFE_MEMBER, NOT_SANDBOXED, ENVIRONMENT_CHANGED)
 CHECKS = (
-    Check("load proof", prove, raises=RULES + (TESTS_FAIL, NO_TESTS), needs=Need.LOAD, stage=Stage.RUN),
+    Check("load proof", prove, raises=RULES + (TESTS_FAIL, NO_TESTS, REACHES_OUTSIDE, HASH_MISMATCH), needs=Need.LOAD,
+          stage=Stage.RUN),
 )
