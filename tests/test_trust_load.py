@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -146,3 +149,42 @@ def test_requirements_from_the_local_machine_stop_the_proof_before_any_install(p
     code, result = verify_load(archive)
     (refused,) = findings_of(result, "PF416")
     assert code == 1 and "PF405" in codes(result) and refused["line"] in (1, 2) and result["phases"] == []
+
+
+def test_the_installers_explanation_is_in_the_install_failure(project, tmp_path):
+    """Issue 20 item 7: not only uv's "No solution found" but its reason: which package, which version."""
+    (project / "requirements.txt").write_text("packflow==0.4.1\nno-such-distribution-anywhere==1.0\n")
+    code, result = verify_load(exported_archive(project, tmp_path))
+    (failed,) = findings_of(result, "PF951")
+    assert code == 1 and "No solution found" in failed["message"], failed
+    assert "Because no-such-distribution-anywhere was not found" in failed["message"], failed
+
+
+def tampered_copy(wheelhouse: Path, folder: Path, name: str) -> Path:
+    """A copy of the wheelhouse whose wheel `name`-* holds one more file (its name and version unchanged)."""
+    shutil.copytree(wheelhouse, folder)
+    (wheel,) = folder.glob(f"{name}-*.whl")
+    with zipfile.ZipFile(wheel, "a") as archive:
+        archive.writestr("annotated_types/backdoor.py", "print('tampered')\n")
+    return folder
+
+
+def test_hashes_are_required_and_a_tampered_wheel_fails_the_proof(project, tmp_path):
+    """Issue 18: requirements.txt locked with hashes (uv pip compile --generate-hashes against the wheelhouse)
+    installs with --require-hashes; the same wheelhouse with one wheel changed fails the proof with PF417."""
+    lock = subprocess.run([str(BIN / "uv"), "pip", "compile", "-", "--generate-hashes", "--offline", "--no-index",
+                           "--find-links", str(WHEELHOUSE), "--python-version", "{}.{}".format(*sys.version_info[:2]),
+                           "--no-header", "-q"], input="packflow==0.4.1\n", capture_output=True, text=True,
+                          check=True, timeout=120).stdout
+    assert "annotated-types==" in lock and "--hash=sha256:" in lock
+    (project / "requirements.txt").write_text(lock)
+    archive = exported_archive(project, tmp_path / "out")
+    tampered = tampered_copy(WHEELHOUSE, tmp_path / "tampered", "annotated_types")
+    code, result = cli_json("verify", archive, "--load", "--offline", "--find-links", tampered, "--no-cache",
+                            timeout=600)
+    (mismatch,) = findings_of(result, "PF417")
+    assert code == 1 and "annotated" in mismatch["message"] and "--require-hashes" in mismatch["message"], mismatch
+    assert phase(result, "environment")["require_hashes"] is True
+    code, result = cli_json("verify", archive, "--load", "--offline", "--find-links", WHEELHOUSE, "--no-cache",
+                            timeout=600)
+    assert code == 0 and phase(result, "environment")["require_hashes"] is True, result["findings"]
