@@ -97,6 +97,14 @@ def _load_options(parser: argparse.ArgumentParser, always: bool = False) -> None
     group.add_argument("--no-cache", action="store_true", help="build a fresh environment and delete it afterwards")
     group.add_argument("--load-timeout", type=float, default=600.0, metavar="SECONDS",
                        help="time limit for installing, and for loading and running (default: 600)")
+    _sandbox_option(group)
+
+
+def _sandbox_option(group: argparse._ArgumentGroup) -> None:
+    group.add_argument("--sandbox", choices=("auto", "require", "off"), default="auto",
+                       help="run the archive's code under bubblewrap: auto (default) when it works here, else "
+                            "unsandboxed with a warning; require: refuse without it (exit 2), the setting for "
+                            "archives from others; off: never")
 
 
 # Each subcommand: its options, and the function that runs it -------------------------------------------------------
@@ -138,6 +146,13 @@ def _verify_parser(parser: argparse.ArgumentParser) -> None:
                         help="refuse archives whose members declare more than this in all (default: 64G)")
     parser.add_argument("--run-tests", action="store_true", help="with --load, also run the project's tests there")
     _load_options(parser)
+    _verify_trust_options(parser)
+
+
+def _verify_trust_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--accept-recorded-policy", action="store_true",
+                        help="apply the policy and --allow-secret exceptions the archive records (default: shown, "
+                             "not applied); the rules that keep an archive intact stay at your policy's level")
 
 
 def _rules_parser(parser: argparse.ArgumentParser) -> None:
@@ -174,8 +189,12 @@ def _proof(args: argparse.Namespace) -> LoadOptions:
     for folder in args.find_links:
         if not folder.is_dir():
             raise UsageError(f"--find-links {folder}: no such folder")
-    return LoadOptions(args.index_url, tuple(args.find_links), args.offline, not args.no_cache, args.load_timeout,
-                       getattr(args, "run_tests", False))
+    from .load import choose
+
+    options = LoadOptions(args.index_url, tuple(args.find_links), args.offline, not args.no_cache, args.load_timeout,
+                          getattr(args, "run_tests", False), args.sandbox)
+    choose(options)  # --sandbox require without a working bubblewrap: exit 2 before any work
+    return options
 
 
 def _run_options(args: argparse.Namespace, load: Optional[LoadOptions] = None) -> RunOptions:
@@ -221,7 +240,8 @@ def run_verify(args: argparse.Namespace) -> VerifyResult:
 
         load_policy(args.policy)  # a bad policy file is a usage error before any work
     return verify_archive(args.archive, policy_path=args.policy, allowed_secrets=frozenset(args.allow_secret),
-                          strict=args.strict, max_size=args.max_size, load=_load(args))
+                          strict=args.strict, max_size=args.max_size, load=_load(args),
+                          accept_recorded_policy=args.accept_recorded_policy)
 
 
 def run_release(args: argparse.Namespace) -> ReleaseResult:

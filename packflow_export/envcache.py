@@ -97,6 +97,7 @@ class InstallRequest:
     offline: bool = False
     no_build: bool = False  # wheels only: no build script of a source distribution runs during the install
     installer: str = "uv"
+    require_hashes: bool = False  # every distribution must match a --hash of the requirements (pip's hash mode)
 
 
 @dataclass(frozen=True)
@@ -303,7 +304,7 @@ def environment_key(request: InstallRequest) -> str:
     settings = {"python": request.python, "version": request.python_version, "installer": request.installer,
                 "extras": list(request.extras), "index_url": request.index_url, "offline": request.offline,
                 "find_links": [os.path.realpath(p) for p in request.find_links], "no_build": request.no_build,
-                "seal": SEAL_FORMAT}
+                "require_hashes": request.require_hashes, "seal": SEAL_FORMAT}
     digest.update(json.dumps(settings, sort_keys=True).encode())
     return digest.hexdigest()[:32]
 
@@ -328,6 +329,7 @@ def install_command(request: InstallRequest, environment: Path) -> tuple[list[st
     for folder in request.find_links:
         sources += ["--find-links", os.path.realpath(folder)]
     requirements = [item for name in request.requirements[:1] for item in ("-r", name)]
+    requirements += ["--require-hashes"] if request.require_hashes else []
     reads = tuple(Path(os.path.realpath(folder)) for folder in request.find_links)
     if request.installer == "uv":
         uv = _installer_path("uv")

@@ -1,17 +1,19 @@
 """The load proof (verify --load, export --load): an unpacked archive, in a fresh environment holding only its
-requirements, loaded the way Packflow loads it and run on its sample inputs, in a subprocess.
+requirements, loaded the way Packflow loads it and run on its sample inputs, under bubblewrap.
 
-Environments are cached by what decides their content (the requirement files, the interpreter, the install
-options), so re-verifying a release with unchanged requirements does not reinstall. Nothing of the calling
-process reaches the subprocess: no PYTHONPATH, no user site-packages, a private HOME and temporary folder.
+The archive is unpacked by unpack.py, which refuses anything but plain files and folders inside its folder
+whatever any policy says. Environments are cached by what decides their content (envcache.py): built in the
+sandbox's install mode (network, writing only the new environment), sealed, checked against their seal before
+every reuse and rebuilt when anything changed, and mounted read-only for the proof. The archive's code runs in
+the sandbox's proof mode (sandbox.py): no network, a private PID namespace, a private capped tmp, the output's
+tail and a memory cap; nothing of the calling process reaches it.
 
 The proof returns what happened (LoadOutcome); the load rules (rules/load.py) say what it means.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
+import dataclasses
 import json
 import os
 import shutil
@@ -20,14 +22,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Iterable, NamedTuple, Optional, Sequence
+from typing import Any, NamedTuple, Optional, Sequence
 
+from . import envcache, sandbox, unpack
+from .errors import UsageError
 from .model.options import LoadOptions, Phase
 from .model.testsuite import pytest_command
 
-READY_MARKER = ".packflow-export-env.json"
-OUTPUT_TAIL_BYTES = 8192
 Record = dict[str, Any]  # one line the runner wrote: a phase's start, end, skip or info
+RUNNER = Path(__file__).with_name("_load_runner.py")
 
 
 class InstallFailure(NamedTuple):
@@ -56,6 +59,10 @@ class LoadOutcome(NamedTuple):
     records: Optional[list[Record]] = None  # what the runner recorded, when it ran
     runner: Optional[Ended] = None
     tests: Optional[Ended] = None
+    choice: Optional[sandbox.SandboxChoice] = None  # which sandbox held the archive's code
+    run: Optional[dict[str, object]] = None  # the runner's run: sandbox, caps, bytes of output
+    tampered: Optional[tuple[str, ...]] = None  # what had changed in the cached environment (it was rebuilt)
+    unsafe: Optional[unpack.UnsafeMember] = None  # the member that could not be unpacked safely
 
 
 def cache_root() -> Path:
@@ -98,158 +105,53 @@ def find_interpreter(python_version: Optional[str]) -> Interpreter:
                                                 f"python{wanted} is on PATH: loaded with Python {running} instead")
 
 
-def _bin(environment: Path, name: str) -> Path:
-    windows = sys.platform == "win32"
-    return environment / ("Scripts" if windows else "bin") / (name + (".exe" if windows else ""))
-
-
-def environment_key(project: Path, requirement_files: Sequence[str], python: str, version: str, options: LoadOptions,
-                    installer: str) -> str:
-    """What decides an environment's content: the requirement files (requirements.txt and what it includes), the
-    interpreter and the install options."""
-    digest = hashlib.sha256()
-    for rel in requirement_files:
-        digest.update(rel.encode() + b"\0" + (project / rel).read_bytes() + b"\0")
-    settings = {"python": python, "version": version, "index_url": options.index_url, "installer": installer,
-                "find_links": [str(Path(p).resolve()) for p in options.find_links], "offline": options.offline,
-                "pytest": options.run_tests}
-    digest.update(json.dumps(settings, sort_keys=True).encode())
-    return digest.hexdigest()[:32]
-
-
 def _installer() -> str:
     return "uv" if shutil.which("uv") else "pip"
 
 
-def _pip_supports_python_option() -> bool:
-    """Whether this interpreter's pip can install into another environment (pip >= 22.3: --python)."""
-    try:
-        from importlib.metadata import version
-
-        major, minor = (int(x) for x in version("pip").split(".")[:2])
-        return (major, minor) >= (22, 3)
-    except Exception:  # noqa: BLE001 - no pip, or an odd version: fall back to the environment's own pip
-        return False
-
-
-def _install_commands(environment: Path, python: str, options: LoadOptions, installer: str) -> list[list[str]]:
-    """The commands that create the environment and install the requirements (run in the unpacked project)."""
-    extras = ["pytest"] if options.run_tests else []
-    sources: list[str] = []
-    if options.index_url:
-        sources += ["--index-url", options.index_url]
-    for folder in options.find_links:
-        sources += ["--find-links", str(Path(folder).resolve())]
-    env_python = str(_bin(environment, "python"))
-    if installer == "uv":
-        offline = ["--offline", "--no-index"] if options.offline else []
-        return [["uv", "venv", "--quiet", "--python", python, str(environment)],
-                ["uv", "pip", "install", "--quiet", "--python", env_python, "-r", "requirements.txt", *extras,
-                 *sources, *offline]]
-    offline = ["--no-index"] if options.offline else []
-    pip_options = ["install", "--quiet", "--disable-pip-version-check", "-r", "requirements.txt", *extras, *sources,
-                   *offline]
-    if _pip_supports_python_option():
-        return [[python, "-m", "venv", "--without-pip", str(environment)],
-                [sys.executable, "-m", "pip", "--python", env_python, *pip_options]]
-    return [[python, "-m", "venv", str(environment)], [env_python, "-m", "pip", *pip_options]]
-
-
-def _child_environment(home: Path) -> dict[str, str]:
-    """What a subprocess of the proof sees: no PYTHON* variables, a private HOME and temporary folder."""
-    keep = ("PATH", "LANG", "LC_ALL", "SYSTEMROOT", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS",
-            "PIP_NO_INDEX", "PIP_CERT", "PIP_TRUSTED_HOST", "PIP_CONSTRAINT", "PIP_CONFIG_FILE", "UV_INDEX_URL",
-            "UV_FIND_LINKS", "UV_CACHE_DIR", "UV_OFFLINE", "UV_NO_INDEX", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE",
-            "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy", "XDG_CACHE_HOME")
-    env = {key: value for key, value in os.environ.items() if key in keep}
-    env.update(HOME=str(home), TMPDIR=str(home), TEMP=str(home), TMP=str(home), PYTHONDONTWRITEBYTECODE="1",
-               PYTHONNOUSERSITE="1", UV_PYTHON_DOWNLOADS="never", PIP_DISABLE_PIP_VERSION_CHECK="1")
-    if "XDG_CACHE_HOME" not in env and "UV_CACHE_DIR" not in env:
-        env["UV_CACHE_DIR"] = str(cache_root() / "uv")  # uv's cache survives the private HOME
-    return env
-
-
-def run_limited(command: list[str], cwd: Path, env: dict[str, str], timeout: float, output: Path) -> Ended:
-    """How a command ended (None on timeout) and the tail of its output; output goes to a file, the process group
-    is killed."""
-    with open(output, "wb") as sink:
-        try:
-            process = subprocess.Popen(command, cwd=cwd, env=env, stdout=sink, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL, start_new_session=sys.platform != "win32")
-        except OSError as exc:
-            return Ended(-1, f"{command[0]} could not be started: {exc.strerror or exc}")
-        try:
-            code = process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill(process)
-            code = None
-        except BaseException:
-            _kill(process)
-            raise
-    with open(output, "rb") as handle:
-        size = handle.seek(0, 2)
-        handle.seek(max(0, size - OUTPUT_TAIL_BYTES))
-        tail = handle.read().decode("utf-8", "replace")
-    return Ended(code, tail)
-
-
-def _kill(process: subprocess.Popen[bytes]) -> None:
-    import signal
-
-    try:
-        if sys.platform != "win32":
-            os.killpg(process.pid, signal.SIGKILL)
-        else:
-            process.kill()
-    except (OSError, ProcessLookupError):
-        pass
-    process.wait()
-
-
 class Environment(NamedTuple):
-    """The environment built (None when installing failed), its phase, and the failed install."""
+    """The environment built (None when installing failed), its phase, the failed install, and whether a cached
+    environment had changed since it was sealed (what changed)."""
 
     path: Optional[Path]
     phase: Phase
     failure: Optional[InstallFailure] = None
+    tampered: Optional[tuple[str, ...]] = None
 
 
-def _environment_folder(work: Path, key: str, options: LoadOptions) -> Path:
-    if not options.cache:
-        return work / "env"
-    envs = cache_root() / "envs"
-    envs.mkdir(parents=True, exist_ok=True)
-    return envs / key
+def install_request(project: Path, requirement_files: Sequence[str], python: Interpreter, options: LoadOptions,
+                    hashed: bool = False) -> envcache.InstallRequest:
+    """What the environment is built from: the archive's requirement files, the interpreter, the install options;
+    with --require-hashes when the requirements carry hashes."""
+    return envcache.InstallRequest(project, python.path, python.version, tuple(requirement_files) or
+                                   ("requirements.txt",), ("pytest",) if options.run_tests else (), options.index_url,
+                                   tuple(Path(p) for p in options.find_links), options.offline,
+                                   installer=_installer(), require_hashes=hashed and not options.run_tests)
 
 
 def build_environment(project: Path, requirement_files: Sequence[str], work: Path, python: Interpreter,
-                      options: LoadOptions) -> Environment:
-    """The cached environment for these requirements, or a new one; timed as the "environment" phase."""
-    from .fsutil import folder_lock
-
-    installer = _installer()
-    key = environment_key(project, requirement_files, python.path, python.version, options, installer)
-    phase: Phase = {"phase": "environment", "installer": installer, "python": python.version, "cached": False,
-                    "key": key}
-    started = time.perf_counter()
-    environment = _environment_folder(work, key, options)
-    lock: ContextManager[Any] = folder_lock(environment.parent) if options.cache else contextlib.nullcontext()
-    with lock:
-        if (environment / READY_MARKER).is_file() and _bin(environment, "python").exists():
-            phase.update(cached=True, ok=True, seconds=time.perf_counter() - started)
-            return Environment(environment, phase)
-        shutil.rmtree(environment, ignore_errors=True)
-        env = _child_environment(work)
-        for command in _install_commands(environment, python.path, options, installer):
-            ended = run_limited(command, project, env, options.timeout, work / "install.log")
-            if ended.code != 0:
-                shutil.rmtree(environment, ignore_errors=True)
-                phase.update(ok=False, seconds=time.perf_counter() - started)
-                return Environment(None, phase, InstallFailure(command, ended.code, ended.tail))
-        (environment / READY_MARKER).write_text(json.dumps({"key": key, "python": python.version,
-                                                            "installer": installer}))
-    phase.update(ok=True, seconds=time.perf_counter() - started)
-    return Environment(environment, phase)
+                      options: LoadOptions, choice: sandbox.SandboxChoice, hashed: bool = False) -> Environment:
+    """The cached environment for these requirements when its seal still holds, else a new one built in the
+    install sandbox and sealed; timed as the "environment" phase."""
+    request = install_request(project, requirement_files, python, options, hashed)
+    folder = cache_root() / "envs" if options.cache else work / "envs"
+    limits = sandbox.Limits(timeout=options.timeout, memory_bytes=None)
+    prepared = envcache.prepare_environment(request, folder, choice, limits, reuse=options.cache)
+    phase: Phase = {"phase": "environment", "installer": request.installer, "python": python.version,
+                    "cached": prepared.reused, "key": prepared.key, "ok": prepared.ok,
+                    "seconds": prepared.seconds, "sandbox": choice.kind, "require_hashes": request.require_hashes}
+    check = prepared.check
+    tampered = (*check.added, *check.changed, *check.removed) if check is not None and not check.ok else None
+    if not prepared.ok:
+        install = prepared.install
+        tail = "" if install is None else "\n".join(
+            part for part in (install.stderr.text(), install.stdout.text(), install.setup_error or "") if part.strip())
+        code = -1 if install is None else None if install.timed_out else install.returncode
+        command = [request.installer, "pip", "install"] if request.installer == "uv" else ["pip", "install"]
+        failure = InstallFailure(command + ["--require-hashes"] * request.require_hashes, code,
+                                 tail or prepared.problem or "")
+        return Environment(None, phase, failure, tampered)
+    return Environment(prepared.path, phase, None, tampered)
 
 
 def phases_of(records: list[Record], total: float) -> list[Phase]:
@@ -274,31 +176,57 @@ def loaded(records: list[Record], ended: Ended) -> bool:
     return bool(started) and ended.code == 0 and all(p in ends and ends[p]["ok"] for p in started)
 
 
+def choose(options: LoadOptions) -> sandbox.SandboxChoice:
+    """The sandbox `--sandbox` asks for on this machine; UsageError (exit 2) when it is required and missing."""
+    try:
+        return sandbox.choose_sandbox(options.sandbox)
+    except sandbox.SandboxRequired as exc:
+        raise UsageError(f"{exc}; the load proof did not run") from None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _run(environment: Path, project: Path, arguments: Sequence[str], options: LoadOptions,
+         choice: sandbox.SandboxChoice, channel: bool = True) -> tuple[Ended, bytes, dict[str, object]]:
+    """One run of the environment's Python in the unpacked project, in the proof's sandbox: how it ended (its
+    output's tail), what it wrote to the results channel, and the run's record (sandbox, caps, bytes written)."""
+    spec = sandbox.proof_spec(environment, project, arguments, sandbox.Limits(timeout=options.timeout),
+                              read_only=[RUNNER])
+    if not channel:
+        spec = dataclasses.replace(spec, channel=False)
+    result = sandbox.run(spec, choice)
+    if result.setup_error:
+        return Ended(-1, f"the sandbox could not be built: {result.setup_error}"), b"", result.as_dict()
+    tail = "\n".join(part for part in (result.stdout.text(), result.stderr.text()) if part.strip())
+    return Ended(None if result.timed_out else result.returncode, tail), result.channel, result.as_dict()
+
+
 def prove_load(project: Path, python_version: Optional[str], options: LoadOptions,
-               requirement_files: Sequence[str]) -> LoadOutcome:
-    """Install, load, initialize and run the unpacked project, every phase timed; the project's tests as well
-    (options.run_tests) once it loaded."""
+               requirement_files: Sequence[str], hashed: bool = False) -> LoadOutcome:
+    """Install (with --require-hashes when `hashed`), load, initialize and run the unpacked project, every phase
+    timed; the project's tests as well (options.run_tests) once it loaded."""
+    choice = choose(options)
     python = find_interpreter(python_version)
-    outcome = LoadOutcome(project, options.timeout, [], python.mismatch)
+    outcome = LoadOutcome(project, options.timeout, [], python.mismatch, choice=choice)
     work = Path(tempfile.mkdtemp(prefix="packflow-load-"))
     try:
-        environment = build_environment(project, requirement_files, work, python, options)
+        environment = build_environment(project, requirement_files, work, python, options, choice, hashed)
+        outcome = outcome._replace(tampered=environment.tampered)
         outcome.phases.append(environment.phase)
         if environment.path is None:
             return outcome._replace(install_failure=environment.failure)
-        env_python = str(_bin(environment.path, "python"))
-        results = work / "results.jsonl"
-        runner = Path(__file__).with_name("_load_runner.py")
         started = time.perf_counter()
-        ended = run_limited([env_python, "-I", str(runner), str(project), str(results)], project,
-                            _child_environment(work), options.timeout, work / "load.log")
-        records = _read_records(results)
-        outcome.phases.extend(phases_of(records, time.perf_counter() - started))
-        outcome = outcome._replace(records=records, runner=ended)
+        ended, channel, run = _run(environment.path, project, [str(RUNNER), str(project), sandbox.CHANNEL], options,
+                                   choice)
+        records = _read_records(channel)
+        runner_phases = phases_of(records, time.perf_counter() - started)
+        if runner_phases:
+            runner_phases[0]["sandbox"] = run  # which sandbox held the archive's code, its caps, its output
+        outcome.phases.extend(runner_phases)
+        outcome = outcome._replace(records=records, runner=ended, run=run)
         if options.run_tests and loaded(records, ended):
             started = time.perf_counter()
-            tests = run_limited(pytest_command(env_python), project, _child_environment(work), options.timeout,
-                                work / "tests.log")
+            tests, _, _ = _run(environment.path, project, pytest_command("python")[1:], options, choice, False)
             outcome.phases.append({"phase": "tests", "ok": tests.code == 0, "seconds": time.perf_counter() - started})
             outcome = outcome._replace(tests=tests)
         return outcome
@@ -306,38 +234,33 @@ def prove_load(project: Path, python_version: Optional[str], options: LoadOption
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _read_records(path: Path) -> list[Record]:
+def _read_records(channel: bytes) -> list[Record]:
     records = []
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                try:
-                    records.append(json.loads(line))
-                except ValueError:
-                    break
-    except OSError:
-        pass
+    for line in channel.decode("utf-8", "replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
     return records
 
 
-def prove_members(names: Iterable[str], chunks: Callable[[str], Iterable[bytes]], python_version: Optional[str],
-                  options: LoadOptions, requirement_files: Sequence[str]) -> LoadOutcome:
-    """Unpack an archive's members into a private folder and prove them there; the folder goes away afterwards."""
+def prove_members(members: Sequence[unpack.Member], python_version: Optional[str], options: LoadOptions,
+                  requirement_files: Sequence[str], hashed: bool = False) -> LoadOutcome:
+    """Unpack an archive's members into a private folder (unpack.py: nothing but plain files inside it, whatever
+    any policy says) and prove them there; the folder goes away afterwards."""
     folder = Path(tempfile.mkdtemp(prefix="packflow-verify-"))
     try:
         started = time.perf_counter()
         project = folder / "project"
-        names = sorted(names)
-        for name in names:
-            target = project.joinpath(*name.split("/"))
-            target.parent.mkdir(parents=True, exist_ok=True)
-            descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
-            with os.fdopen(descriptor, "wb") as handle:
-                for piece in chunks(name):
-                    handle.write(piece)
-        extract: Phase = {"phase": "extract", "ok": True, "seconds": time.perf_counter() - started,
-                          "files": len(names)}
-        outcome = prove_load(project, python_version, options, requirement_files)
+        try:
+            unpacked = unpack.unpack(members, project)
+        except unpack.UnsafeMember as exc:
+            extract: Phase = {"phase": "extract", "ok": False, "seconds": time.perf_counter() - started}
+            return LoadOutcome(project, options.timeout, [extract], unsafe=exc)
+        extract = {"phase": "extract", "ok": True, "seconds": time.perf_counter() - started, "files": unpacked.files}
+        outcome = prove_load(project, python_version, options, requirement_files, hashed)
         return outcome._replace(phases=[extract, *outcome.phases])
     finally:
         shutil.rmtree(folder, ignore_errors=True)

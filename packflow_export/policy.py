@@ -89,3 +89,33 @@ def _markers(markers: Any, source: str) -> MappingProxyType[str, tuple[str, ...]
             for phrases in markers.values()):
         raise UsageError(f"{source}: license_markers: must map SPDX ids to lists of phrases")
     return MappingProxyType({str(k): tuple(v) for k, v in markers.items()})
+
+
+# What an archive's recorded policy may change in verify (verify.py) ------------------------------------------
+
+RANK = {"off": 0, "info": 1, "warning": 2, "error": 3}
+
+
+def _level(policy: Policy, code: str, default: str) -> str:
+    return policy.severity.get(code, default)
+
+
+def relaxations(own: Policy, recorded: Policy) -> list[tuple[str, str, str, bool]]:
+    """(code, the verifier's level, the recorded level, integrity) for every rule the recorded policy lowers."""
+    from .rules import registry
+
+    found = []
+    for code, rule in sorted(registry().rules.items()):
+        mine, theirs = _level(own, code, rule.severity), _level(recorded, code, rule.severity)
+        if RANK[theirs] < RANK[mine]:
+            found.append((code, mine, theirs, rule.integrity))
+    return found
+
+
+def accept_recorded(recorded: Policy, lowered: list[tuple[str, str, str, bool]]) -> Policy:
+    """The recorded policy, except that no rule guarding the archive's integrity is lower than the verifier's."""
+    severity = dict(recorded.severity)
+    for code, mine, _, integrity in lowered:
+        if integrity:
+            severity[code] = mine
+    return recorded._replace(severity=severity)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import REPO, WHEELHOUSE, check_json, cli_json, codes, edit, exported_archive, findings_of, run_cli
+from helpers import BIN, REPO, WHEELHOUSE, check_json, cli_json, codes, edit, exported_archive, findings_of, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -26,6 +26,16 @@ def verify_load(archive, *args, env=None, timeout=600):
     """verify --load from the offline wheelhouse the README's test command downloads (no network)."""
     return cli_json("verify", archive, "--load", "--offline", "--find-links", WHEELHOUSE, *args, env=env,
                     timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def warm_cache(default_bake, tmp_path_factory, wheelhouse):
+    """The session's load-proof cache holding the default bake's environment (built once, in the sandbox), so
+    tests with a short --load-timeout time the proof, not the install."""
+    on_path = {"PATH": str(BIN) + os.pathsep + os.environ["PATH"]}  # as every test has it (conftest)
+    code, result = verify_load(exported_archive(default_bake, tmp_path_factory.mktemp("warm")), env=on_path)
+    assert code == 0, result["findings"]
+    return result
 
 
 def phase(result, name) -> dict:
@@ -193,7 +203,7 @@ BAD_BACKENDS = {
 
 
 @pytest.mark.parametrize("case", list(BAD_BACKENDS))
-def test_a_bad_backend_is_a_finding_and_leaves_nothing_behind(project, tmp_path, wheelhouse, case):
+def test_a_bad_backend_is_a_finding_and_leaves_nothing_behind(project, tmp_path, warm_cache, case):
     code_line, rule, words = BAD_BACKENDS[case]
     edit(project / "inference.py", "        self.positive_words", code_line + "        self.positive_words")
     archive = exported_archive(project, tmp_path / "out")
@@ -234,18 +244,39 @@ def test_a_corrupt_archive_is_not_loaded(project, tmp_path):
 
 
 def test_archive_code_never_runs_in_the_calling_process(project, tmp_path, wheelhouse):
+    """Unsandboxed (--sandbox off) the code runs in a child of verify, with a warning; in the sandbox it cannot even
+    write the marker outside its folders, so the import fails."""
     marker = tmp_path / "pids"
     edit(project / "inference.py", "from packflow import InferenceBackend",
          f"import os\nopen({str(marker)!r}, 'a').write(f'{{os.getpid()}} {{os.getppid()}}\\n')\n"
          "from packflow import InferenceBackend")
     archive = exported_archive(project, tmp_path / "out")
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    process = subprocess.Popen([sys.executable, "-m", "packflow_export", "verify", str(archive), "--load", "--offline",
-                                "--find-links", str(WHEELHOUSE)], env=env, stdout=subprocess.PIPE, text=True)
-    process.communicate(timeout=600)
-    assert process.returncode == 0
+    command = [sys.executable, "-m", "packflow_export", "verify", str(archive), "--load", "--offline", "--find-links",
+               str(WHEELHOUSE), "--json"]
+    sandboxed = subprocess.run(command + ["--sandbox", "require"], env=env, capture_output=True, text=True, timeout=600)
+    assert sandboxed.returncode == 1 and not marker.exists()
+    assert "PF952" in codes(json.loads(sandboxed.stdout))
+    process = subprocess.Popen(command + ["--sandbox", "off"], env=env, stdout=subprocess.PIPE, text=True)
+    out, _ = process.communicate(timeout=600)
+    assert process.returncode == 0 and "--sandbox off" in findings_of(json.loads(out), "PF960")[0]["message"]
     pids = [int(value) for line in marker.read_text().splitlines() for value in line.split()]
     assert pids and process.pid not in pids[::2] and process.pid in pids[1::2]  # a child of verify ran it
+
+
+def test_the_sandbox_is_required_auto_or_off_and_the_report_says_which_ran(project, tmp_path, warm_cache):
+    """--json records which sandbox ran; without a working bwrap, require refuses (exit 2) and auto warns."""
+    assert phase(warm_cache, "environment")["sandbox"] == "bwrap" and "PF960" not in codes(warm_cache)
+    assert phase(warm_cache, "configure")["sandbox"]["sandbox"] == "bwrap"
+    no_bwrap = tmp_path / "bin"
+    no_bwrap.mkdir()
+    for tool in ("uv", "sh", "true"):
+        found = shutil.which(tool)
+        assert found
+        (no_bwrap / tool).symlink_to(found)
+    archive = exported_archive(project, tmp_path / "out")
+    code, result = cli_json("verify", archive, "--load", "--sandbox", "require", env={"PATH": str(no_bwrap)})
+    assert code == 2 and "bwrap is not on PATH" in result["error"]["message"]
 
 
 def test_load_options_need_load(project, tmp_path):

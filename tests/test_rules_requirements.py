@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from helpers import codes, findings_of, inspect
+from hostile import BRANCH_REFERENCE, LOCAL_FORMS
 
 REQUIREMENT_CASES = [
     ("numpy>=1.26", "PF404", 2),
@@ -70,3 +71,36 @@ def test_included_requirements_are_followed(project):
     (project / "base.txt").write_text("packflow==0.4.1\nnumpy\n")
     report = inspect(project)
     assert "PF402" not in codes(report) and findings_of(report, "PF404")[0]["path"] == "base.txt"
+
+
+@pytest.mark.parametrize("form", sorted(LOCAL_FORMS))
+def test_every_way_to_install_from_the_local_machine_is_an_error(project, form):
+    """Issue 15 item 7: local indexes (`--index-url file://`, `=file://`, `-i /abs/path`) and local URLs
+    (`git+file://`, `FILE://` in capitals, `file://`) are PF405 errors on the line that says so."""
+    places = {"index": "/srv/simple", "wheel": "/srv/evilpkg-1.0-py3-none-any.whl", "repo": "/srv/repo"}
+    text = LOCAL_FORMS[form].format(**places)
+    (project / "requirements.txt").write_text("packflow==0.4.1\n" + text)
+    report = inspect(project)
+    (local,) = findings_of(report, "PF405")
+    assert not report.ok and local["severity"] == "error" and local["line"] == 2, local
+
+
+def test_a_vcs_branch_or_tag_is_not_a_pin_and_a_full_commit_is(project):
+    """Issue 15 item 7: `git+https://…@main` (and a tag) is PF404; a full commit hash is pinned."""
+    (project / "requirements.txt").write_text("packflow==0.4.1\n" + BRANCH_REFERENCE +
+                                              "other @ git+https://example.org/other.git@v1.2.0\n")
+    unpinned = findings_of(inspect(project), "PF404")
+    assert [f["line"] for f in unpinned] == [2, 3] and "branch or a tag" in unpinned[0]["message"]
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    (project / "requirements.txt").write_text(f"packflow==0.4.1\nmylib @ git+https://example.org/mylib.git@{commit}\n")
+    assert not findings_of(inspect(project), "PF404")
+
+
+def test_hashes_are_read_and_say_the_proof_requires_them(tmp_path):
+    from packflow_export.model.requirements import read_requirements
+    from packflow_export.model.views import DirectoryView
+
+    (tmp_path / "requirements.txt").write_text("packflow==0.4.1 \\\n    --hash=sha256:aa --hash sha256:bb\nnumpy==2.1.0\n")
+    requirements = read_requirements(DirectoryView(tmp_path))
+    assert requirements.hashed and [item.hashes for item in requirements.items] == [("sha256:aa", "sha256:bb"), ()]
+    assert requirements.items[0].pinned and requirements.items[0].version == "0.4.1"

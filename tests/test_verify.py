@@ -29,31 +29,51 @@ def test_verify_good_archive(exported):
     assert human.returncode == 0 and human.stdout.strip().endswith("13 member(s): verified")
 
 
-def test_export_under_a_policy_verifies_under_it(project, tmp_path):
-    """export --policy P exits 0 (P makes PF212 a warning); verify of that archive must exit 0 too."""
+def test_the_verifier_applies_its_own_policy_and_the_recorded_one_only_when_accepted(project, tmp_path):
+    """export --policy P exits 0 (P makes PF212 a warning); verify applies the verifier's policy (PF212 stays an
+    error, PF909 shows what the archive asks for) unless --accept-recorded-policy or the same --policy."""
     edit(project / "packflow.yaml", "extra:\n", "classification: internal\nextra:\n")
     policy = tmp_path / "policy.yaml"
     policy.write_text("severity: {PF212: warning}\n")
     assert run_cli("export", project, "-o", tmp_path / "out").returncode == 1
     archive = exported_archive(project, tmp_path / "out", "--policy", policy)
     code, result = cli_json("verify", archive)
+    (shown,) = findings_of(result, "PF909")
+    assert code == 1 and findings_of(result, "PF212")[0]["severity"] == "error"
+    assert "PF212 error->warning" in shown["message"] and "--accept-recorded-policy" in shown["message"]
+    code, result = cli_json("verify", archive, "--accept-recorded-policy")
     assert code == 0, result["findings"]
-    assert "PF909" in codes(result)  # says it verified under the recorded policy
+    assert cli_json("verify", archive, "--policy", policy)[0] == 0
     code, result = cli_json("verify", archive, "--policy", tmp_path / "none.yaml")
     assert code == 2 and result["error"]["code"] == 2
-    strict = tmp_path / "strict.yaml"
-    strict.write_text("severity: {PF212: error}\n")
-    assert cli_json("verify", archive, "--policy", strict)[0] == 1
 
 
-def test_export_with_an_allowed_secret_verifies(project, tmp_path):
+def test_export_with_an_allowed_secret_verifies_only_when_the_verifier_accepts_it(project, tmp_path):
     (project / "tls.key").write_text("harmless test fixture\n")
     archive = exported_archive(project, tmp_path, "--allow-secret", "tls.key")
     code, result = cli_json("verify", archive)
-    assert code == 0, result["findings"]
-    assert {"PF803", "PF909"} <= codes(result)
+    assert code == 1 and findings_of(result, "PF801")[0]["path"] == "tls.key"
+    assert "not applied" in findings_of(result, "PF909")[0]["message"]
+    for accept in (("--accept-recorded-policy",), ("--allow-secret", "tls.key")):
+        code, result = cli_json("verify", archive, *accept)
+        assert code == 0, result["findings"]
+        assert {"PF803", "PF909"} <= codes(result)
     with zipfile.ZipFile(archive) as handle:
         assert json.loads(handle.comment)["allowed_secrets"] == ["tls.key"]
+
+
+def test_an_archive_cannot_switch_off_the_rules_that_would_catch_it(exported, tmp_path):
+    """Issue 15 item 1: a member three folders up, a private key, and a comment turning off PF805/801/902/904."""
+    from hostile import policy_override_archive
+
+    (tmp_path / "hostile").mkdir()
+    hostile = policy_override_archive(exported, tmp_path / "hostile" / exported.name)
+    code, result = cli_json("verify", hostile)
+    assert code == 1 and {"PF805", "PF801", "PF909"} <= codes(result)
+    assert "PF805 error->off" in findings_of(result, "PF909")[0]["message"]
+    code, result = cli_json("verify", hostile, "--accept-recorded-policy")
+    assert code == 1 and "PF805" in codes(result) and "PF801" not in codes(result)
+    assert "the integrity rules PF805" in findings_of(result, "PF909")[0]["message"]
 
 
 def test_verify_tampered_member_and_checksum(exported):

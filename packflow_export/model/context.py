@@ -48,11 +48,15 @@ class ScanEntry(NamedTuple):
 
 
 class PolicySource(NamedTuple):
-    """Which policy verify applies: the one the export recorded (`recorded`), or the bundled one because the
-    recorded one was refused (`refused`: why)."""
+    """What the archive recorded about its own verdict and what verify made of it: whether it recorded a policy
+    other than the verifier's, whether the verifier accepted it, the relaxations it asks for ("PF805 error->off"),
+    the integrity rules kept at the verifier's level, or why the recorded policy was refused."""
 
     recorded: bool = False
     refused: Optional[str] = None
+    accepted: bool = False
+    relaxed: tuple[str, ...] = ()
+    kept: tuple[str, ...] = ()
 
 
 class Context:

@@ -19,6 +19,7 @@ class LoadOptions(NamedTuple):
     cache: bool = True
     timeout: float = 600.0
     run_tests: bool = False
+    sandbox: str = "auto"  # auto | require | off (sandbox.py)
 
 
 class RunOptions(NamedTuple):

@@ -20,6 +20,11 @@ PORTABLE_OPTIONS = {"-i", "--index-url", "--extra-index-url", "--no-index", "-f"
 INCLUDE_OPTIONS = {"-r", "--requirement", "-c", "--constraint"}
 EDITABLE_OPTIONS = {"-e", "--editable"}
 URL_SCHEMES = ("http://", "https://", "git+", "hg+", "svn+", "bzr+")
+INDEX_OPTIONS = {"-i", "--index-url", "--extra-index-url", "-f", "--find-links"}
+VCS_PREFIX = re.compile(r"^(git|hg|svn|bzr)\+", re.IGNORECASE)
+# A VCS reference that names one commit: git's and Mercurial's full hashes (40 hex; git's SHA-256 is 64).
+COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+HASH_OPTION = re.compile(r"\s--hash[= ](\S+)")
 SIMPLE_PIN = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)\s*===?\s*([A-Za-z0-9][A-Za-z0-9.+!_-]*)")
 
 
@@ -31,6 +36,7 @@ class Requirement(NamedTuple):
     url: Optional[str]
     path: str  # the requirements file, POSIX
     line: int
+    hashes: tuple[str, ...] = ()  # the line's --hash values ("sha256:<hex>")
 
     @property
     def version(self) -> Optional[str]:
@@ -57,6 +63,18 @@ class Requirements:
         self.constraints: list[Requirement] = []
         self.problems: list[Problem] = []
         self.files: list[str] = []  # requirements.txt and every file it includes, in the order read
+
+    @property
+    def reaching_outside(self) -> list[Problem]:
+        """Lines that would install from the verifier's machine or read a file outside the project (-r/-c, local
+        paths, file: URLs, local indexes): the load proof installs nothing while there is one."""
+        return [problem for problem in self.problems
+                if problem.kind in (ProblemKind.LOCAL_REQUIREMENT, ProblemKind.BAD_INCLUDE)]
+
+    @property
+    def hashed(self) -> bool:
+        """Whether any requirement carries --hash: pip then checks every one, and so does the load proof."""
+        return any(item.hashes for item in self.items)
 
     @property
     def names(self) -> set[str]:
@@ -87,8 +105,20 @@ def logical_lines(text: str) -> Iterator[tuple[int, str]]:
 
 
 def looks_local(target: str) -> bool:
-    return target.startswith(("file:", ".", "/", "~", "\\")) or bool(re.match(r"[A-Za-z]:[\\/]", target)) or (
-        not target.startswith(URL_SCHEMES) and ("/" in target or target.endswith((".whl", ".tar.gz", ".zip"))))
+    target = VCS_PREFIX.sub("", target.strip())
+    lowered = target.lower()
+    return lowered.startswith(("file:", ".", "/", "~", "\\")) or bool(re.match(r"[A-Za-z]:[\\/]", target)) or (
+        not lowered.startswith(URL_SCHEMES) and ("/" in target or lowered.endswith((".whl", ".tar.gz", ".zip"))))
+
+
+def url_pinned(url: str) -> bool:
+    """A direct URL names one thing: an archive's URL does; a VCS URL only with a full commit hash after `@`
+    (a branch or a tag moves)."""
+    if not VCS_PREFIX.match(url):
+        return True
+    path = url.split("#", 1)[0].split("://", 1)[-1]
+    reference = path.rpartition("@")[2] if "@" in path.partition("/")[2] else ""
+    return bool(COMMIT.fullmatch(reference))
 
 
 def parse_requirement(text: str) -> ParsedLine:
@@ -99,7 +129,7 @@ def parse_requirement(text: str) -> ParsedLine:
     from packaging.requirements import Requirement as Parsed
 
     parsed = Parsed(text)  # raises InvalidRequirement, a ValueError
-    pinned = bool(parsed.url) or (
+    pinned = url_pinned(parsed.url) if parsed.url else (
         len(parsed.specifier) == 1 and next(iter(parsed.specifier)).operator in ("==", "===")
         and "*" not in str(parsed.specifier))
     return ParsedLine(parsed.name, pinned, str(parsed.marker or ""), str(parsed.specifier), parsed.url)
@@ -140,7 +170,8 @@ class _Reader:
                 self.read_requirement(rel, number, line, constraints)
 
     def read_requirement(self, rel: str, number: int, line: str, constraints: bool) -> None:
-        requirement_text = re.sub(r"\s--hash[= ]\S+", "", line).strip()
+        hashes = tuple(HASH_OPTION.findall(" " + line))
+        requirement_text = HASH_OPTION.sub("", " " + line).strip()
         try:
             parsed = parse_requirement(requirement_text)
         except ValueError as exc:
@@ -151,11 +182,11 @@ class _Reader:
                 self.problem(ProblemKind.BAD_REQUIREMENT, f"{line!r} is not a valid requirement: "
                              f"{str(exc).splitlines()[0]}", rel, number)
             return
-        if parsed.url and parsed.url.startswith("file:"):
-            self.problem(ProblemKind.LOCAL_REQUIREMENT, f"{parsed.name} points at {parsed.url!r}, a local file", rel,
-                         number)
+        if parsed.url and looks_local(parsed.url):
+            self.problem(ProblemKind.LOCAL_REQUIREMENT, f"{parsed.name} points at {parsed.url!r}, on the local "
+                         f"machine", rel, number)
             return
-        item = Requirement(*parsed, rel, number)
+        item = Requirement(*parsed, rel, number, hashes)
         key = (normalized_name(parsed.name), parsed.marker, constraints)
         if key in self.seen:
             self.problem(ProblemKind.DUPLICATE_REQUIREMENT, f"{parsed.name} is listed again (first at "
@@ -172,9 +203,9 @@ class _Reader:
                          f"is deployed", rel, number)
         elif option in INCLUDE_OPTIONS:
             self.follow_include(rel, number, option, value)
-        elif option in ("-f", "--find-links") and looks_local(value):
-            self.problem(ProblemKind.LOCAL_REQUIREMENT, f"local --find-links {value!r} will not exist where the "
-                         f"package is deployed", rel, number)
+        elif option in INDEX_OPTIONS and looks_local(value):
+            self.problem(ProblemKind.LOCAL_REQUIREMENT, f"{option} {value!r} is on the local machine: it will not "
+                         f"exist where the package is deployed", rel, number)
         elif option not in PORTABLE_OPTIONS:
             self.problem(ProblemKind.BAD_REQUIREMENT, f"option {option!r} is not a portable pip requirements option",
                          rel, number)

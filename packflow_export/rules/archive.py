@@ -14,7 +14,7 @@ from typing import IO, TYPE_CHECKING, Iterator
 
 from .. import naming
 from ..findings import Finding, define
-from ..model.context import Context
+from ..model.context import Context, PolicySource
 from .check import Check, Need, Stage, archive_of
 
 if TYPE_CHECKING:
@@ -55,9 +55,11 @@ PROVENANCE = define(
     why="The comment records the tool, the source date, the commit and the policy the export used.",
     fix="Export the project again with packflow_export.")
 RECORDED = define(
-    "PF909", "info", "the export recorded a policy or allowances that verify applies",
-    why="A release must verify under the policy and --allow-secret exceptions it was exported with.",
-    fix="Nothing; pass --policy to verify under another policy.")
+    "PF909", "info", "the archive records the policy or allowances it was exported under (shown, not applied)",
+    why="An archive must not decide its own verdict: verify applies the verifier's policy (--policy, else the "
+        "bundled one); what the archive records is applied only with --accept-recorded-policy, and never to the "
+        "rules that keep it intact and unpackable.",
+    fix="Nothing; to verify under the author's policy pass --accept-recorded-policy, or --policy with your own.")
 
 # A deflate stream cannot inflate more than 1032:1; a larger declared ratio is a lie.
 MAX_DEFLATE_RATIO = 1100
@@ -212,18 +214,31 @@ def end_record(ctx: Context) -> Iterator[Finding]:
 
 
 def provenance(ctx: Context) -> Iterator[Finding]:
-    """Which policy applies (the one the export recorded, when it did), and what the provenance records."""
+    """What the archive records about its own verdict (its export's policy and allowances), and whether verify
+    applied it; and whether the provenance is the one packflow_export records."""
     archive_ctx = archive_of(ctx)
     source, recorded = archive_ctx.policy_source, archive_ctx.archive.provenance
     if source.refused:
-        yield PROVENANCE(f"{source.refused}; verifying under the bundled policy", None)
+        yield PROVENANCE(f"{source.refused}; verifying under the verifier's policy", None)
     elif source.recorded:
-        yield RECORDED("verified under the policy recorded at export (pass --policy to use another)", None)
+        yield RECORDED(_policy_message(source), None)
     if recorded is None:
         yield PROVENANCE("the zip comment is not the provenance packflow_export records", None)
     elif recorded.get("allowed_secrets"):
-        yield RECORDED(f"export allowed these files that look like secrets: {', '.join(recorded['allowed_secrets'])}",
-                       None)
+        names = ", ".join(map(str, recorded["allowed_secrets"]))
+        applied = "applied (--accept-recorded-policy)" if source.accepted else (
+            "not applied: pass --accept-recorded-policy or --allow-secret to accept them")
+        yield RECORDED(f"the export allowed these files that look like secrets: {names}; {applied}", None)
+
+
+def _policy_message(source: PolicySource) -> str:
+    relaxed = f" (it relaxes {', '.join(source.relaxed)})" if source.relaxed else ""
+    if not source.accepted:
+        return (f"the archive records the policy it was exported under{relaxed}; verified under the verifier's policy "
+                f"(pass --accept-recorded-policy to apply it)")
+    kept = (f"; the integrity rules {', '.join(source.kept)} stay at the verifier's level, which nothing the "
+            f"archive says can relax") if source.kept else ""
+    return f"verified under the policy recorded in the archive (--accept-recorded-policy){relaxed}{kept}"
 
 
 def entries(ctx: Context) -> Iterator[Finding]:

@@ -5,6 +5,7 @@ happened; this family says what it means.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence
 
@@ -13,10 +14,13 @@ from ..model.backend import distribution_of
 from ..model.config import CONFIG
 from ..model.context import Context
 from .check import Check, Need, Stage, archive_of
+from .requirements import HASH_MISMATCH, REACHES_OUTSIDE
 from .tests import NO_TESTS, TESTS_FAIL
 
 if TYPE_CHECKING:
     from ..load import InstallFailure, LoadOutcome
+    from ..model.records import ArchiveFile
+    from ..unpack import Member
 
 INSTALL_FAILED = define(
     "PF951", "error", "the requirements do not install in a clean environment",
@@ -51,6 +55,24 @@ PROCESS_ENDED = define(
     why="sys.exit(), os._exit() or a crash in the backend takes the runtime's process down with it.",
     fix="Raise exceptions instead of exiting; find the crash in the output shown.")
 
+UNSAFE_MEMBER = define(
+    "PF959", "error", "an archive member cannot be unpacked safely, so the load proof did not run",
+    why="The proof unpacks only plain files and folders inside its own folder, whatever any policy says: an "
+        "absolute name, a `..` part, a link, a device or a name that is both a file and a folder is refused.",
+    fix="Export the project again with packflow_export; do not edit the archive.", integrity=True)
+NOT_SANDBOXED = define(
+    "PF960", "warning", "the load proof ran the archive's code without a sandbox",
+    why="Without bubblewrap the archive's code runs with your rights: it can read your files, reach the network "
+        "and start processes that outlive the proof.",
+    fix="Install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap) and pass --sandbox require when you verify "
+        "archives from others.")
+ENVIRONMENT_CHANGED = define(
+    "PF961", "warning", "a cached load-proof environment had changed since it was sealed, and was rebuilt",
+    why="Something wrote into an environment the proofs share (an archive's code run without the sandbox, or "
+        "another process): reusing it would run that code in the next archive's proof.",
+    fix="Nothing for this archive (it ran in a fresh environment); find what wrote there, and use --sandbox "
+        "require.")
+
 PHASE_RULES = {"configure": IMPORT_FAILED, "import": IMPORT_FAILED, "initialize": INITIALIZE_FAILED,
                "check_io": CHECK_IO_FAILED}
 PHASE_WORDS = {"configure": "reading packflow.yaml", "import": "importing the backend",
@@ -63,13 +85,27 @@ def _last_line(text: str, markers: tuple[str, ...] = ("ERROR:", "error:", "×", 
     return (chosen[-1] if chosen else lines[-1] if lines else "no output")[:500]
 
 
+def explanation(text: str, lines: int = 12) -> str:
+    """The installer's own explanation: its last meaningful lines (uv's resolver tree, pip's ERROR lines)."""
+    kept = [line.rstrip() for line in text.strip().splitlines() if line.strip() and not line.startswith("[...")]
+    return "\n".join(kept[-lines:])[-2000:] or "no output"
+
+
+# What uv and pip say when a file does not match its --hash (uv: "Hash mismatch for `pkg==1.0`"; pip: "THESE
+# PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE").
+HASH_WORDS = ("hash mismatch", "do not match the hashes")
+
+
 def install_failed(failure: InstallFailure, timeout: float) -> Finding:
     command, code, tail = failure
-    tool = "uv" if command[0] == "uv" else "pip" if "pip" in command else command[0]
+    tool = command[0]
     if code is None:
         return TIMED_OUT(f"installing the requirements ({tool}) took more than {timeout:g} s", "requirements.txt")
-    return INSTALL_FAILED(f"{' '.join(command[:3])} ... failed (exit {code}): {_last_line(tail)}", "requirements.txt",
-                          None, None)
+    if any(words in tail.lower() for words in HASH_WORDS):
+        return HASH_MISMATCH(f"{' '.join(command)} -r requirements.txt refused a file:\n{explanation(tail)}",
+                             "requirements.txt", None, None)
+    return INSTALL_FAILED(f"{' '.join(command)} -r requirements.txt failed (exit {code}):\n{explanation(tail)}",
+                          "requirements.txt", None, None)
 
 
 def _distribution_hint(module: str) -> str:
@@ -138,8 +174,22 @@ def tests_findings(code: Optional[int], tail: str, timeout: float) -> list[Findi
     return []
 
 
+def sandbox_findings(outcome: LoadOutcome) -> Iterator[Finding]:
+    """Which sandbox held the archive's code, when it was none; a cached environment found changed."""
+    if outcome.choice is not None and outcome.choice.kind != "bwrap":
+        yield NOT_SANDBOXED(outcome.choice.reason, None)
+    if outcome.tampered is not None:
+        changed = ", ".join(outcome.tampered[:5])
+        yield ENVIRONMENT_CHANGED(f"the cached environment differed from its seal ({changed}); it was rebuilt "
+                                  f"before this proof", None)
+
+
 def outcome_findings(outcome: LoadOutcome) -> Iterator[Finding]:
     """What the proof's outcome means, in the order it happened."""
+    if outcome.unsafe is not None:
+        yield UNSAFE_MEMBER(f"{outcome.unsafe}: nothing was unpacked", outcome.unsafe.member)
+        return
+    yield from sandbox_findings(outcome)
     if outcome.python_mismatch:
         yield PYTHON_MISMATCH(outcome.python_mismatch, CONFIG)
     if outcome.install_failure is not None:
@@ -151,6 +201,15 @@ def outcome_findings(outcome: LoadOutcome) -> Iterator[Finding]:
         yield from tests_findings(outcome.tests.code, outcome.tests.tail, outcome.timeout)
 
 
+def members_of(archive: ArchiveFile) -> list[Member]:
+    """The archive's members as unpack.py reads them: name, the Unix mode its directory declares, size, bytes."""
+    from ..archive import zipformat
+    from ..unpack import Member
+
+    return [Member(entry.name, entry.external_attr >> 16 if entry.create_system == zipformat.UNIX else 0,
+                   entry.file_size, partial(archive.member_chunks, entry.name)) for entry in archive.entries]
+
+
 def prove(ctx: Context) -> Iterator[Finding]:
     """Unpack the archive and load it in a clean environment (the runner runs this only on an intact archive)."""
     from ..load import prove_members
@@ -158,14 +217,21 @@ def prove(ctx: Context) -> Iterator[Finding]:
     archive_ctx, options = archive_of(ctx), ctx.options.load
     if options is None or ctx.config.data is None:
         return
-    outcome = prove_members(archive_ctx.archive.members, archive_ctx.archive.member_chunks,
-                            ctx.config.text_field("python_version"), options, ctx.requirements.files)
+    outside = ctx.requirements.reaching_outside
+    if outside:
+        lines = "; ".join(f"{item.path}:{item.line}" for item in outside)
+        yield REACHES_OUTSIDE(f"requirements reach outside the archive ({lines}; see PF405/PF407): nothing was "
+                              f"installed or run", outside[0].path, outside[0].line)
+        return
+    outcome = prove_members(members_of(archive_ctx.archive), ctx.config.text_field("python_version"), options,
+                            ctx.requirements.files, ctx.requirements.hashed)
     ctx.phases.extend(outcome.phases)
     yield from outcome_findings(outcome)
 
 
 RULES = (INSTALL_FAILED, IMPORT_FAILED, INITIALIZE_FAILED, CHECK_IO_FAILED, TIMED_OUT, PYTHON_MISMATCH, NOTHING_RUN,
-         PROCESS_ENDED)
+         PROCESS_ENDED, UNSAFE_MEMBER, NOT_SANDBOXED, ENVIRONMENT_CHANGED)
 CHECKS = (
-    Check("load proof", prove, raises=RULES + (TESTS_FAIL, NO_TESTS), needs=Need.LOAD, stage=Stage.RUN),
+    Check("load proof", prove, raises=RULES + (TESTS_FAIL, NO_TESTS, REACHES_OUTSIDE, HASH_MISMATCH), needs=Need.LOAD,
+          stage=Stage.RUN),
 )

@@ -58,6 +58,17 @@ PACKFLOW_UNTESTED = define(
         "that version will not load.",
     fix="Pin a version in the supported range (see packflow_export/compatibility.json).")
 
+REACHES_OUTSIDE = define(
+    "PF416", "error", "the load proof refuses requirements that reach outside the archive, so it installed nothing",
+    why="An include outside the project, a local path, a file: URL or a local index would install (or read) "
+        "files of the verifier's machine: the proof would prove nothing about the archive, and could leak them.",
+    fix="Fix the PF405/PF407 lines: publish the dependency to an index or a VCS URL, inline the included file.")
+HASH_MISMATCH = define(
+    "PF417", "error", "a distribution the index or wheelhouse serves does not match the hash requirements.txt pins",
+    why="The file changed since the requirements were locked: a tampered or replaced release, or a stale lock.",
+    fix="Find out why the file changed before trusting it; if the new file is genuine, lock again "
+        "(python -m packflow_export lock).")
+
 PARSE_RULES = {ProblemKind.BAD_REQUIREMENT: BAD_LINE, ProblemKind.LOCAL_REQUIREMENT: LOCAL_PATH,
                ProblemKind.DUPLICATE_REQUIREMENT: DUPLICATE, ProblemKind.BAD_INCLUDE: BAD_INCLUDE,
                ProblemKind.WEAK_SOURCE: WEAK_SOURCE}
@@ -78,7 +89,10 @@ def check_requirements(view: View, requirements: Requirements) -> Iterator[Findi
         if problem:
             yield PACKFLOW_UNTESTED(f"packflow=={item.version}: {problem}", item.path, item.line)
     for item in requirements.items:
-        if normalized_name(item.name) != "packflow" and not item.pinned:
+        if item.url and not item.pinned:
+            yield UNPINNED(f"{item.name} @ {item.url}: a branch or a tag is not a pin, it moves; name a full commit "
+                           f"hash after @", item.path, item.line)
+        elif normalized_name(item.name) != "packflow" and not item.pinned:
             yield UNPINNED(f"{item.name} is not pinned to one version ({item.specifier or 'any version'})",
                            item.path, item.line)
 
@@ -88,7 +102,7 @@ def check(ctx: Context) -> Iterator[Finding]:
 
 
 RULES = (BAD_LINE, PACKFLOW_MISSING, PACKFLOW_UNPINNED, UNPINNED, LOCAL_PATH, DUPLICATE, BAD_INCLUDE, WEAK_SOURCE,
-         PACKFLOW_UNTESTED)
+         PACKFLOW_UNTESTED, REACHES_OUTSIDE, HASH_MISMATCH)  # PF416, PF417: raised by the load proof (rules/load.py)
 CHECKS = (
     Check("requirements", check, raises=RULES + (UNREADABLE,)),
 )
