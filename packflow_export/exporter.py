@@ -53,7 +53,9 @@ def provenance(epoch: int, git: Optional[GitRepo], policy: Policy, allowed: list
     data: dict[str, object] = {"tool": f"packflow_export {__version__}", "source_date_epoch": clamp_epoch(epoch)}
     commit = git.head() if git is not None else None
     if commit and git is not None:
-        data["git"] = {"commit": commit, "dirty": bool(git.changes())}
+        from .gittree import tree_hash
+
+        data["git"] = {"commit": commit, "tree": tree_hash(git), "dirty": bool(git.changes())}
     if policy.as_dict() != _bundled_policy().as_dict():
         data["policy"] = policy.as_dict()
     if allowed:

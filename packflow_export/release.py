@@ -14,10 +14,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Optional
 
-from . import naming
+from . import gittree, naming
 from .errors import CannotWrite, Refused, UsageError
 from .findings import Policy
-from .model.context import ProjectContext
+from .model.context import GitFacts, ProjectContext
+from .model.gitinfo import GitRepo
 from .model.options import LoadOptions, RunOptions
 from .results import BumpResult, ChangedFile, ReleaseResult, Status
 
@@ -37,14 +38,50 @@ def check_release_state(ctx: ProjectContext, tag: str) -> str:
     if repo is None or repo.head() is None:
         raise Refused(f"{project} is not in a git checkout with a commit: a release is built from a tagged commit")
     if tag not in repo.tags_at_head():
-        raise Refused(f"HEAD is not tagged {tag}: check out the tagged commit, or tag this one (git tag {tag})")
+        raise Refused(_untagged(repo, tag, version))
     changes = repo.changes()
     if changes is None:
         raise Refused("git cannot tell whether the work tree is clean")
     if changes:
         raise Refused(f"the work tree has {len(changes)} uncommitted change(s), e.g. {changes[0][3:]}: a release "
                       f"must be exactly the tagged commit; commit or stash them")
+    _refuse_hidden_edits(repo)
     return version
+
+
+def _untagged(repo: GitRepo, tag: str, version: str) -> str:
+    """Why HEAD is not the release, and the command that fixes it: tagging HEAD only when the tag is free."""
+    tagged = repo.run("rev-parse", "--verify", "-q", f"refs/tags/{tag}^{{commit}}")
+    if not tagged:
+        return f"HEAD is not tagged {tag}: check out the tagged commit, or tag this one (git tag {tag})"
+    following = _next_version(version)
+    return (f"{tag} already exists on commit {tagged.strip()[:12]}, and HEAD is a later commit: to release {tag}, "
+            f"run the release from that commit (git checkout {tag}); to release HEAD, give it a new version "
+            f"(python -m packflow_export bump {following}, commit, then git tag v{following})")
+
+
+def _next_version(version: str) -> str:
+    """The version after this one, for a hint: the last release number plus one (0.1.0 -> 0.1.1)."""
+    match = re.fullmatch(r"((?:\d+!)?(?:\d+\.)*)(\d+)", version)
+    return f"{match[1]}{int(match[2]) + 1}" if match else "<next version>"
+
+
+def _refuse_hidden_edits(repo: GitRepo) -> None:
+    """Refused when a tracked file differs from the commit where `git status` does not look (assume-unchanged,
+    skip-worktree): the release would pack the commit while the person releasing sees another file."""
+    try:
+        hidden = gittree.hidden_changes(repo, gittree.commit_tree(repo))
+    except gittree.GitTreeError as exc:
+        raise Refused(f"cannot read the tagged commit: {exc}") from None
+    edited = [change for change in hidden if change.differs or (change.differs is None and
+                                                                "assume-unchanged" in change.flags)]
+    if edited:
+        first = edited[0]
+        flag = first.flags[0]
+        raise Refused(f"{len(edited)} tracked file(s) differ from the tagged commit where git status does not look, "
+                      f"e.g. {first.path} ({', '.join(first.flags)}): a release must be exactly the tagged commit; "
+                      f"git update-index --no-{flag} {first.path}, then commit the edit or undo it "
+                      f"(git checkout -- {first.path})")
 
 
 def release_project(project: Path, policy: Policy, tag: str, output_dir: Path, load_options: LoadOptions, *,
@@ -56,8 +93,34 @@ def release_project(project: Path, policy: Policy, tag: str, output_dir: Path, l
                          test_timeout=load_options.timeout, load=load_options)
     ctx = ProjectContext(project, policy, options)
     version = check_release_state(ctx, tag)
-    exported = export_project(ctx, output_dir, force=force, sbom=True)
+    repo = ctx.git.repo
+    assert repo is not None  # check_release_state refuses a project outside git
+    with tempfile.TemporaryDirectory(prefix="packflow-release-") as folder:
+        checkout = Path(folder) / ctx.root.name
+        try:
+            tree = gittree.commit_tree(repo)
+            written = gittree.materialize(repo, tree, checkout)
+        except (gittree.GitTreeError, OSError) as exc:
+            raise Refused(f"cannot write out the tagged commit's files: {exc}") from None
+        committed = CommitContext(checkout, policy, options, gittree.CommittedRepo(repo, tree, checkout, written))
+        exported = export_project(committed, output_dir, force=force, sbom=True)
     return ReleaseResult(exported.status, tag, version, exported)
+
+
+class CommitContext(ProjectContext):
+    """The tagged commit's files written out from git's blobs: what a release checks and packs. Its git facts are
+    the commit's, and what it packs is walked at once, so nothing a later step (the project's tests) adds to the
+    folder is packed."""
+
+    def __init__(self, checkout: Path, policy: Policy, options: RunOptions, repo: gittree.CommittedRepo):
+        super().__init__(checkout, policy, options)
+        self.committed = repo
+        selection = self.selection
+        repo.packed = lambda: [(item.name, item.path) for item in selection.files] if selection else []
+
+    @property
+    def git(self) -> GitFacts:
+        return GitFacts(self.committed)
 
 
 def _quoted_like(original: str, value: str) -> str:

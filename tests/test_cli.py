@@ -276,7 +276,8 @@ def test_clean_git_checkout_dates_the_archive_by_its_commit(project, tmp_path):
     assert export(project, "-o", tmp_path).returncode == 0
     with zipfile.ZipFile(tmp_path / ARCHIVE) as archive:
         assert archive.infolist()[0].date_time == (2024, 3, 5, 6, 7, 8)
-        assert json.loads(archive.comment)["git"] == {"commit": commit, "dirty": False}
+        tree = subprocess.run(["git", "rev-parse", "HEAD^{tree}"], cwd=project, capture_output=True, text=True)
+        assert json.loads(archive.comment)["git"] == {"commit": commit, "tree": tree.stdout.strip(), "dirty": False}
     (project / "README.md").write_text("changed\n")
     assert export(project, "-o", tmp_path, "--force").returncode == 0
     with zipfile.ZipFile(tmp_path / ARCHIVE) as archive:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
 from helpers import WHEELHOUSE, cli_json, edit, git, git_commit_all, load_yaml, run_cli
+from hostile import release_with_hidden_files
 
 
 @pytest.fixture
@@ -64,6 +66,76 @@ def test_release_refuses_the_wrong_tag_or_tree_with_a_clear_message(repository, 
     assert not (tmp_path / "dist").exists()
     code, data = cli_json("release", repository, "--tag", tag, "-o", tmp_path / "dist")
     assert code == 1 and words in data["error"]["message"]
+
+
+def _archive(path):
+    """(member name -> bytes, provenance) of a written archive."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}, json.loads(archive.comment)
+
+
+@pytest.mark.slow
+def test_issue15_item_8_release_packs_the_tagged_commit_never_what_git_hides(project, tmp_path, wheelhouse):
+    """Before: the archive held the excluded file and the assume-unchanged edit, recorded "dirty": false. After: an
+    edit git hides is refused by name; once undone, the archive is the commit's files, with commit and tree."""
+    committed = (project / "inference.py").read_bytes()
+    hidden = release_with_hidden_files(project)
+    dist = tmp_path / "dist"
+    refused = run_cli("release", project, "--tag", "v0.1.0", "-o", dist, *OFFLINE)
+    assert refused.returncode == 1, refused.stderr
+    assert "2 tracked file(s) differ from the tagged commit where git status does not look" in refused.stderr
+    assert "inference.py (assume-unchanged)" in refused.stderr
+    assert "git update-index --no-assume-unchanged inference.py" in refused.stderr and not dist.exists()
+    git(project, "update-index", "--no-skip-worktree", "validate.py")
+    git(project, "checkout", "--", "validate.py")
+    hidden["assume_unchanged"].write_bytes(committed)  # the flag stays, the bytes are the commit's again
+    (project / "pulled_in.txt").write_text("excluded by .git/info/exclude\n")
+    with open(project / ".git" / "info" / "exclude", "a") as handle:
+        handle.write("pulled_in.txt\n")
+    code, result = cli_json("release", project, "--tag", "v0.1.0", "-o", dist, *OFFLINE)
+    assert code == 0, result
+    members, recorded = _archive(dist / "my_analytic-0.1.0.zip")
+    tracked = set(git(project, "ls-files").split())
+    assert set(members) <= tracked and {"inference.py", "packflow.yaml", "requirements.txt"} <= set(members)
+    assert "notes_excluded.txt" not in members and "pulled_in.txt" not in members
+    assert members["inference.py"] == committed
+    assert recorded["git"] == {"commit": git(project, "rev-parse", "HEAD").strip(),
+                               "tree": git(project, "rev-parse", "HEAD^{tree}").strip(), "dirty": False}
+
+
+def test_issue15_item_8_a_packed_file_that_is_not_the_commits_makes_the_release_dirty(project, tmp_path):
+    """dirty is true only when something packed is not what the commit holds (the export of a work tree)."""
+    from packflow_export import gittree
+
+    git_commit_all(project, "init")
+    repo = gittree.open_repository(project)
+    tree = gittree.commit_tree(repo)
+    checkout = tmp_path / "checkout"
+    written = gittree.materialize(repo, tree, checkout)
+    assert (checkout / "inference.py").read_bytes() == (project / "inference.py").read_bytes()
+    committed = gittree.CommittedRepo(repo, tree, checkout, written)
+    committed.packed = lambda: [("inference.py", str(checkout / "inference.py"))]
+    assert committed.changes() == [] and committed.head() == tree.commit
+    (checkout / "extra.txt").write_text("added after the checkout\n")
+    with open(checkout / "inference.py", "a") as handle:
+        handle.write("# edited\n")
+    committed.packed = lambda: [("inference.py", str(checkout / "inference.py")),
+                                ("extra.txt", str(checkout / "extra.txt"))]
+    assert committed.changes() == [" M inference.py", "?? extra.txt"]
+
+
+def test_issue20_item_8_a_tag_left_behind_gets_the_command_that_works(repository, tmp_path):
+    """Before: the hint was `git tag v0.1.0`, which fails (already exists). After: check out the tag, or bump."""
+    (repository / "README.md").write_text("a later commit\n")
+    git_commit_all(repository, "after the release")
+    result = run_cli("release", repository, "--tag", "v0.1.0", "-o", tmp_path / "dist")
+    assert result.returncode == 1
+    assert "v0.1.0 already exists on commit" in result.stderr and "(git tag v0.1.0)" not in result.stderr
+    assert "git checkout v0.1.0" in result.stderr and "bump 0.1.1" in result.stderr and "git tag v0.1.1" in result.stderr
+    tagged = subprocess.run(["git", "tag", "v0.1.0"], cwd=repository, capture_output=True, text=True)
+    assert tagged.returncode != 0 and "already exists" in tagged.stderr  # the old hint's command fails
 
 
 # bump ---------------------------------------------------------------------------------------------------------------
