@@ -146,6 +146,10 @@ def bump_version(project: Path, new: str, date: Optional[str] = None) -> BumpRes
     date = date or datetime.now(timezone.utc).strftime("%Y-%m-%d")
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
         raise UsageError(f"--date {date!r} must be YYYY-MM-DD")
+    try:
+        datetime.strptime(date, "%Y-%m-%d")
+    except ValueError:
+        raise UsageError(f"--date {date!r} is not a date on the calendar; give YYYY-MM-DD, e.g. 2026-11-27") from None
     config = load_config(DirectoryView(project))
     if config.problems or not isinstance(config.data, dict):
         why = config.problems[0].message if config.problems else "it is not a mapping"
