@@ -211,3 +211,59 @@ def test_proprietary_license_is_named_not_an_spdx_id(tmp_path):
     assert run_cli("export", project, "-o", tmp_path / "out", "--sbom").returncode == 0
     sbom = json.loads((tmp_path / "out" / "my_analytic-0.1.0.zip.cdx.json").read_text())
     assert sbom["metadata"]["component"]["licenses"] == [{"license": {"name": "Proprietary"}}]
+
+
+# issue 15 item 9: bump refuses what it cannot edit safely ----------------------------------------------------------
+
+@pytest.mark.parametrize("written, alias", [
+    ('version: &v "0.1.0"', "extra:\n  model_version: *v\n"),
+    ('version: *v', None),
+    ("version: >-\n  0.1.0", None),
+    ("version: |-\n  0.1.0", None),
+])
+def test_issue15_item_9_bump_refuses_a_version_it_cannot_rewrite_and_changes_nothing(project, written, alias):
+    """Before: bump wrote YAML that no longer loads (or holds another version) and exited 0. After: exit 1 naming
+    the form, both files unchanged."""
+    config = project / "packflow.yaml"
+    if written == "version: *v":
+        edit(config, 'version: "0.1.0"', 'x_version: &v "0.1.0"\nversion: *v')
+    else:
+        edit(config, 'version: "0.1.0"', written)
+    if alias:
+        edit(config, "extra:\n", alias)
+    assert str(load_yaml(config)["version"]) == "0.1.0"  # valid before
+    before = {name: (project / name).read_bytes() for name in ("packflow.yaml", "MODEL_CARD.md")}
+    result = run_cli("bump", "0.2.0", project)
+    assert result.returncode == 1 and "cannot be bumped safely" in result.stderr, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert {name: (project / name).read_bytes() for name in before} == before
+
+
+def test_issue15_item_9_an_anchor_bump_can_rewrite_is_still_written(project):
+    """An anchor nobody aliases, or a plain scalar: the edit loads and holds the new version, so it is written."""
+    edit(project / "packflow.yaml", 'version: "0.1.0"', 'version: "0.1.0"  # &v in a comment is no anchor')
+    assert run_cli("bump", "0.2.0", project).returncode == 0
+    assert load_yaml(project / "packflow.yaml")["version"] == "0.2.0"
+
+
+def test_issue15_item_9_a_latin1_model_card_is_a_clear_refusal(project):
+    """Before: exit 70 (internal error). After: exit 1 naming MODEL_CARD.md and its line; nothing written."""
+    card = project / "MODEL_CARD.md"
+    card.write_bytes(card.read_bytes().replace(b"**Version:**", b"Caf\xe9\n**Version:**", 1))
+    before = (project / "packflow.yaml").read_bytes()
+    result = run_cli("bump", "0.2.0", project)
+    assert result.returncode == 1 and "MODEL_CARD.md line" in result.stderr and "not UTF-8" in result.stderr
+    assert (project / "packflow.yaml").read_bytes() == before and b"Caf\xe9" in card.read_bytes()
+
+
+def test_issue15_item_9_only_the_releases_version_line_moves(project):
+    """Before: every **Version:** line was rewritten (history, a dependency's). After: the release's line and the
+    date after it; an older entry keeps its version and date."""
+    card = project / "MODEL_CARD.md"
+    history = "\n## History\n\n**Version:** 0.0.9\n\n**Release Date:** 2026-01-02\n"
+    card.write_text(card.read_text() + history)
+    result = run_cli("bump", "0.2.0", project, "--date", "2026-11-27")
+    assert result.returncode == 0, result.stderr
+    text = card.read_text()
+    assert text.count("**Version:** 0.2.0") == 1 and text.endswith(history)
+    assert "**Release Date:** 2026-11-27" in text and text.count("2026-11-27") == 1
