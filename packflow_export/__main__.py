@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, NamedTuple, NoReturn, Optional, Sequence
 
 from . import __version__
-from .errors import (EXIT_BLOCKED, EXIT_CODES_HELP, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED,
-                     NotAProject, PackflowExportError, Terminated, UsageError)
+from .errors import (EXIT_BLOCKED, EXIT_BROKEN_PIPE, EXIT_CODES_HELP, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK,
+                     EXIT_TERMINATED, NotAProject, PackflowExportError, Terminated, UsageError)
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -42,9 +42,25 @@ def _size(text: str) -> int:
     if number and number[-1].lower() in units:
         number, unit = number[:-1], number[-1].lower()
     try:
-        return int(float(number) * units[unit])
-    except ValueError:
+        size = int(float(number) * units[unit])
+    except (ValueError, OverflowError):
         raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 64G or 500M") from None
+    if size <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive size such as 64G or 500M")
+    return size
+
+
+def _seconds(text: str) -> float:
+    """A time limit: a positive, finite number of seconds."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds such as 600") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds such as 600")
+    return value
 
 
 # Options shared by several subcommands -----------------------------------------------------------------------------
@@ -74,7 +90,7 @@ def _project_argument(parser: argparse.ArgumentParser) -> None:
 
 def _test_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-tests", action="store_true", help="also run the project's pytest suite and validate.py")
-    parser.add_argument("--test-timeout", type=float, default=600.0, metavar="SECONDS",
+    parser.add_argument("--test-timeout", type=_seconds, default=600.0, metavar="SECONDS",
                         help="time limit for each of --run-tests' runs (default: 600)")
 
 
@@ -95,7 +111,7 @@ def _load_options(parser: argparse.ArgumentParser, always: bool = False) -> None
                        help="also install from the wheels in DIR (repeatable)")
     group.add_argument("--offline", action="store_true", help="use no index: only --find-links (air-gapped pipelines)")
     group.add_argument("--no-cache", action="store_true", help="build a fresh environment and delete it afterwards")
-    group.add_argument("--load-timeout", type=float, default=600.0, metavar="SECONDS",
+    group.add_argument("--load-timeout", type=_seconds, default=600.0, metavar="SECONDS",
                        help="time limit for installing, and for loading and running (default: 600)")
     _sandbox_option(group)
 
@@ -345,10 +361,26 @@ def _reporter(format_name: str, args: Optional[argparse.Namespace] = None) -> Re
 
 def _error(message: str, code: int, format_name: str) -> int:
     """The one place a failure becomes output: one line on stderr, and for JSON or SARIF one document on stdout."""
-    if format_name != "text":
-        _reporter(format_name).error(code, message)
-    print(f"packflow_export: error: {message}", file=sys.stderr)
+    try:
+        if format_name != "text":
+            _reporter(format_name).error(code, message)
+            sys.stdout.flush()
+        print(f"packflow_export: error: {message}", file=sys.stderr)
+    except BrokenPipeError:
+        return _reader_gone()
     return code
+
+
+def _reader_gone() -> int:
+    """The output's reader went away (`| head`): stop quietly; later writes and the exit's flush go nowhere."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            os.dup2(devnull, stream.fileno())
+        except (OSError, ValueError):
+            pass
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE
 
 
 def _raise_terminated(signum: int, frame: Optional[FrameType]) -> None:
@@ -384,9 +416,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         format_name = args.format
         result = SUBCOMMANDS[args.command].run(args)
         _reporter(format_name, args).render(result)
+        sys.stdout.flush()  # a reader gone shows here, not in the interpreter's last flush
         return EXIT_OK if result.ok else EXIT_BLOCKED
     except SystemExit as exc:  # --help and --version
         return exc.code if isinstance(exc.code, int) else EXIT_OK
+    except BrokenPipeError:
+        return _reader_gone()
     except PackflowExportError as exc:
         return _error(str(exc), exc.exit_code, format_name)
     except KeyboardInterrupt as exc:

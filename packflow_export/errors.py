@@ -13,11 +13,12 @@ EXIT_CANNOT_WRITE = 3
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a command whose reader went away
 
 EXIT_CODES_HELP = (
     "exit codes: 0 ready/written/verified; 1 blocked by findings (or a bad archive, or a refused release);\n"
     "2 usage error or not a Packflow project; 3 cannot write the output; 70 internal error (a bug: please report it);\n"
-    "130 interrupted (143 on SIGTERM).")
+    "130 interrupted (143 on SIGTERM); 141 the output's reader went away (e.g. `| head`), quietly.")
 
 
 class PackflowExportError(Exception):

@@ -48,7 +48,9 @@ def provenance(epoch: int, git: Optional[GitRepo], policy: Policy, allowed: list
                                "source_date_epoch": reproducible.clamp_epoch(epoch)}
     commit = git.head() if git is not None else None
     if commit and git is not None:
-        data["git"] = {"commit": commit, "dirty": bool(git.changes())}
+        from .gittree import tree_hash
+
+        data["git"] = {"commit": commit, "tree": tree_hash(git), "dirty": bool(git.changes())}
     if policy.as_dict() != _bundled_policy().as_dict():
         data["policy"] = policy.as_dict()
     if allowed:

@@ -16,9 +16,10 @@ import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator, Optional
+from typing import IO, Callable, Iterator, Optional
 
 from .model.gitinfo import OVERRIDES, GitRepo, _environment
+from .model.views import Identity, identity_of
 
 MAX_BLOB_BYTES = 64 << 30
 MAX_ENTRIES = 1_000_000
@@ -245,3 +246,89 @@ class BlobReader:
     def read(self, entry: TreeEntry) -> bytes:
         """A whole blob (small files; stream large ones with chunks)."""
         return b"".join(self.chunks(entry))
+
+
+def tree_hash(repo: GitRepo) -> Optional[str]:
+    """The tree object of the project folder at HEAD (what an export of a clean checkout holds), or None."""
+    if isinstance(repo, CommittedRepo):
+        return repo.tree.tree
+    try:
+        return _git(repo.project, "rev-parse", "--verify", "HEAD:./").decode().strip() or None
+    except GitTreeError:
+        return None
+
+
+def _safe_parts(path: str) -> list[str]:
+    """The path's components, or GitTreeError for a name no checkout may write (absolute, '..', '.git')."""
+    parts = path.split("/")
+    if path.startswith("/") or any(part in ("", ".", "..") or part.lower() == ".git" for part in parts):
+        raise GitTreeError(f"the commit holds a path no checkout writes: {path!r}")
+    return parts
+
+
+def materialize(repo: GitRepo, tree: CommitTree, destination: Path) -> dict[str, Identity]:
+    """Write the commit's files (and links, as links) under `destination`, a new empty folder, from git's blobs;
+    submodules are not part of the commit's bytes and are left out. Returns each file's identity as written, so
+    a later reader can tell the written file from anything changed or put in its place."""
+    destination.mkdir(mode=0o755)
+    written: dict[str, Identity] = {}
+    with BlobReader(repo, tree.object_format) as blobs:
+        for entry in tree.entries:
+            if entry.kind not in ("file", "symlink"):
+                continue
+            parts = _safe_parts(entry.path)
+            folder = destination.joinpath(*parts[:-1])
+            folder.mkdir(mode=0o755, parents=True, exist_ok=True)
+            if folder.resolve() != folder or destination not in (folder, *folder.parents):
+                raise GitTreeError(f"the commit's path {entry.path!r} leads through a link")
+            target = folder / parts[-1]
+            if entry.kind == "symlink":
+                os.symlink(blobs.read(entry).decode("utf-8", "surrogateescape"), target)
+                continue
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+            descriptor = os.open(target, flags, 0o600)
+            with os.fdopen(descriptor, "wb") as handle:
+                for chunk in blobs.chunks(entry):
+                    handle.write(chunk)
+                os.fchmod(handle.fileno(), 0o755 if entry.executable else 0o644)
+            written[entry.path] = identity_of(os.stat(target))
+    return written
+
+
+class CommittedRepo(GitRepo):
+    """The git facts of a release built from a commit's files written out (materialize): HEAD is that commit, the
+    tree is its tree, and a change is a packed file that is not one materialize wrote."""
+
+    def __init__(self, repo: GitRepo, tree: CommitTree, checkout: Path, written: dict[str, Identity]):
+        super().__init__(checkout, checkout)
+        self.source, self.tree, self.checkout, self.written = repo, tree, checkout, written
+        self.packed: Callable[[], list[tuple[str, str]]] = lambda: []  # (name, path read), set by the release
+
+    def head(self) -> Optional[str]:
+        return self.tree.commit
+
+    def commit_time(self) -> Optional[int]:
+        out = self.source.run("log", "-1", "--format=%ct", self.tree.commit)
+        return int(out.strip()) if out and out.strip().isdigit() else None
+
+    def tags_at_head(self) -> list[str]:
+        return (self.source.run("tag", "--points-at", self.tree.commit) or "").split()
+
+    def changes(self) -> Optional[list[str]]:
+        """Packed files that are not the commit's: added (`?? name`) or not the file written from its blob."""
+        lines = []
+        for name, path in self.packed():
+            try:
+                info = os.stat(path)
+            except OSError:
+                lines.append(f" D {name}")
+                continue
+            target = Path(path).resolve().relative_to(self.checkout.resolve()).as_posix()
+            if target not in self.written:
+                lines.append(f"?? {name}")
+            elif identity_of(info) != self.written[target]:
+                lines.append(f" M {name}")
+        return lines
+
+    def ignores_project(self) -> bool:
+        return False

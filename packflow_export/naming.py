@@ -225,3 +225,38 @@ def yaml_quote(value: str) -> str:
             out.append(char)
     out.append('"')
     return "".join(out)
+
+
+# File names in an archive: what another system would show falsely or fold into one ----------------------------
+
+INVISIBLE_CATEGORIES = ("Cc", "Cf", "Zl", "Zp")  # controls, format (bidi, zero-width), line/paragraph separators
+
+
+def invisible_character(name: str) -> Optional[str]:
+    """The first character of a name that is invisible or reorders the text shown (U+202E, U+200B, U+0085...), as
+    `U+XXXX (NAME)`, or None."""
+    for char in name:
+        if unicodedata.category(char) in INVISIBLE_CATEGORIES:
+            return f"U+{ord(char):04X} ({unicodedata.name(char, 'a control character')})"
+    return None
+
+
+def _simple_upper(char: str) -> str:
+    """A character's simple (one-to-one) upper case, as case-insensitive file systems fold names: 'ß' stays 'ß'."""
+    upper = char.upper()
+    return upper if len(upper) == 1 else char
+
+
+def twin_key(name: str) -> str:
+    """What a case-insensitive, normalizing file system (Windows, macOS) makes of a name: NFC, then each character
+    upper-cased one to one. Two names with the same key become one file there."""
+    return "".join(_simple_upper(char) for char in unicodedata.normalize("NFC", name))
+
+
+def twin_kind(first: str, second: str) -> str:
+    """How two names with the same twin_key differ, in words."""
+    if unicodedata.normalize("NFC", first) == unicodedata.normalize("NFC", second):
+        return "in Unicode normalization (NFC/NFD)"
+    if unicodedata.is_normalized("NFC", first) and unicodedata.is_normalized("NFC", second):
+        return "in case"
+    return "in case and Unicode normalization (NFC/NFD)"

@@ -276,7 +276,8 @@ def test_clean_git_checkout_dates_the_archive_by_its_commit(project, tmp_path):
     assert export(project, "-o", tmp_path).returncode == 0
     with zipfile.ZipFile(tmp_path / ARCHIVE) as archive:
         assert archive.infolist()[0].date_time == (2024, 3, 5, 6, 7, 8)
-        assert json.loads(archive.comment)["git"] == {"commit": commit, "dirty": False}
+        tree = subprocess.run(["git", "rev-parse", "HEAD^{tree}"], cwd=project, capture_output=True, text=True)
+        assert json.loads(archive.comment)["git"] == {"commit": commit, "tree": tree.stdout.strip(), "dirty": False}
     (project / "README.md").write_text("changed\n")
     assert export(project, "-o", tmp_path, "--force").returncode == 0
     with zipfile.ZipFile(tmp_path / ARCHIVE) as archive:
@@ -374,3 +375,44 @@ def test_progress_bar_only_on_a_terminal_and_not_with_quiet(project, tmp_path, b
     assert code == 0 and "MiB" not in terminal
     piped = export(project, "-o", tmp_path, "--force", env={})
     assert piped.returncode == 0 and "MiB" not in piped.stderr
+
+
+# issue 15 item 15: a closed pipe, impossible dates and negative limits -------------------------------------------
+
+@pytest.mark.parametrize("command", [["check", "--json", "PROJECT"], ["check", "PROJECT"], ["rules"],
+                                     ["check", "--json", "/no/such/dir"]])
+def test_issue15_item_15_a_reader_that_goes_away_ends_the_command_quietly(project, command):
+    """Before: `check --json | head -c1` exited 1 ("not ready") with two tracebacks. After: exit 141, no traceback."""
+    args = [str(project) if arg == "PROJECT" else arg for arg in command]
+    environment = dict(os.environ, PYTHONPATH=str(REPO))
+    for _ in range(2):  # head gone before the output is written: the pipe is closed outright
+        with subprocess.Popen([sys.executable, "-m", "packflow_export", *args], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env=environment) as process:
+            assert process.stdout is not None and process.stderr is not None
+            process.stdout.close()
+            errors = process.stderr.read().decode()
+            assert process.wait(timeout=120) == 141 and errors == "", errors
+    shell = f"{sys.executable} -m packflow_export {' '.join(args)} | head -c1 >/dev/null; echo \"${{PIPESTATUS[0]}}\""
+    piped = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, env=environment, timeout=120)
+    assert piped.stderr == "" and piped.stdout.strip() in ("0", "2", "141"), piped
+
+
+@pytest.mark.parametrize("args, words", [
+    (["bump", "0.2.0", "PROJECT", "--date", "2026-13-45"], "--date '2026-13-45' is not a date on the calendar"),
+    (["bump", "0.2.0", "PROJECT", "--date", "2026-02-30"], "is not a date on the calendar"),
+    (["verify", "ARCHIVE", "--max-size", "-5"], "'-5' must be a positive size"),
+    (["verify", "ARCHIVE", "--max-size", "0"], "must be a positive size"),
+    (["verify", "ARCHIVE", "--load", "--load-timeout", "-1"], "'-1' must be a positive number of seconds"),
+    (["verify", "ARCHIVE", "--load", "--load-timeout", "nan"], "'nan' must be a positive number of seconds"),
+    (["check", "PROJECT", "--run-tests", "--test-timeout", "0"], "'0' must be a positive number of seconds"),
+    (["release", "PROJECT", "--tag", "v0.1.0", "--load-timeout", "-1"], "must be a positive number of seconds"),
+])
+def test_issue15_item_15_impossible_dates_and_negative_limits_are_usage_errors(project, tmp_path, args, words):
+    """Before: the date was written and the limits accepted. After: exit 2 naming the option, nothing written."""
+    card = (project / "MODEL_CARD.md").read_bytes()
+    archive = tmp_path / ARCHIVE
+    archive.write_bytes(b"PK\x05\x06" + b"\0" * 18)
+    args = [str(project) if a == "PROJECT" else str(archive) if a == "ARCHIVE" else a for a in args]
+    result = run_cli(*args)
+    assert result.returncode == 2 and words in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert (project / "MODEL_CARD.md").read_bytes() == card

@@ -133,3 +133,63 @@ def test_packflow_range_is_data():
 
 def test_archive_name():
     assert naming.archive_name("my-analytic", "1.0.0") == "my_analytic-1.0.0.zip"
+
+
+# issue 15 item 14: names that cannot travel ---------------------------------------------------------------------
+
+NFC_CAFE, NFD_CAFE = "caf\u00e9.txt", "cafe\u0301.txt"
+
+
+@pytest.mark.parametrize("names, words", [
+    ([NFC_CAFE, NFD_CAFE], "differ only in Unicode normalization (NFC/NFD)"),
+    (["evil\u202etxt.exe"], "U+202E (RIGHT-TO-LEFT OVERRIDE)"),
+    (["next\u0085line.txt"], "U+0085"),
+    (["zero\u200bwidth.txt"], "U+200B (ZERO WIDTH SPACE)"),
+    (["bom\ufeff.txt"], "U+FEFF"),
+    (["para\u2029.txt"], "U+2029"),
+    (["Notes.txt", "NOTES.txt"], "differ only in case"),
+    (["\u00c9t\u00e9.txt", "e\u0301te\u0301.txt"], "differ only in case and Unicode normalization"),
+])
+def test_issue15_item_14_twins_and_invisible_characters_are_pf805(names, words):
+    """Before: NFC/NFD twins and names with U+202E, U+0085 or U+200B passed. After: PF805 naming the character."""
+    from packflow_export.rules.contents import check_names
+
+    findings = list(check_names(names))
+    assert [f.code for f in findings] == ["PF805"] and words in findings[0].message, findings
+
+
+@pytest.mark.parametrize("names", [["strasse.txt", "stra\u00dfe.txt"], ["STRASSE.txt", "stra\u00dfe.txt"],
+                                   ["\u0130.txt", "i.txt"], ["\u03c3.txt", "\u03c2.txt"], ["caf\u00e9.txt", "cafe.txt"]])
+def test_issue15_item_14_case_twins_use_simple_case_mapping(names):
+    """Before: strasse.txt beside straße.txt was a case twin (full case folding). No file system folds ß to ss;
+    per-character upper case keeps them apart. (σ/ς both upper to Σ: those are twins.)"""
+    from packflow_export.rules.contents import check_names
+
+    expected = ["PF805"] if names[0] == "\u03c3.txt" else []
+    assert [f.code for f in check_names(names)] == expected
+
+
+@given(st.text(st.characters(blacklist_categories=("Cs", "Cc", "Cf", "Zl", "Zp"), blacklist_characters="/\\"),
+               min_size=1, max_size=20))
+@settings(max_examples=200, deadline=None)
+def test_a_name_and_its_nfd_or_upper_case_twin_are_always_found(stem):
+    """Whatever the name, its NFD form and its per-character upper case are twins of it (when they differ)."""
+    from packflow_export.rules.contents import check_names
+
+    name = stem + ".txt"
+    for twin in {naming.unicodedata.normalize("NFD", name), "".join(naming._simple_upper(c) for c in name)} - {name}:
+        codes = [f.code for f in check_names([name, twin]) if "differ only" in f.message]
+        assert codes == ["PF805"], (name, twin)
+
+
+def test_issue15_item_14_check_reports_twins_on_disk(project):
+    """The real command on a folder holding both spellings of café.txt and a right-to-left override."""
+    from helpers import check_json
+
+    (project / NFC_CAFE).write_text("nfc\n")
+    (project / NFD_CAFE).write_text("nfd\n")
+    (project / "report\u202efdp.exe").write_text("x\n")
+    code, report = check_json(project)
+    messages = [f["message"] for f in report["findings"] if f["code"] == "PF805"]
+    assert code == 1 and len(messages) == 2, messages
+    assert any("U+202E" in m for m in messages) and any("NFC/NFD" in m for m in messages)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
 from helpers import WHEELHOUSE, cli_json, edit, git, git_commit_all, load_yaml, run_cli
+from hostile import release_with_hidden_files
 
 
 @pytest.fixture
@@ -64,6 +66,76 @@ def test_release_refuses_the_wrong_tag_or_tree_with_a_clear_message(repository, 
     assert not (tmp_path / "dist").exists()
     code, data = cli_json("release", repository, "--tag", tag, "-o", tmp_path / "dist")
     assert code == 1 and words in data["error"]["message"]
+
+
+def _archive(path):
+    """(member name -> bytes, provenance) of a written archive."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}, json.loads(archive.comment)
+
+
+@pytest.mark.slow
+def test_issue15_item_8_release_packs_the_tagged_commit_never_what_git_hides(project, tmp_path, wheelhouse):
+    """Before: the archive held the excluded file and the assume-unchanged edit, recorded "dirty": false. After: an
+    edit git hides is refused by name; once undone, the archive is the commit's files, with commit and tree."""
+    committed = (project / "inference.py").read_bytes()
+    hidden = release_with_hidden_files(project)
+    dist = tmp_path / "dist"
+    refused = run_cli("release", project, "--tag", "v0.1.0", "-o", dist, *OFFLINE)
+    assert refused.returncode == 1, refused.stderr
+    assert "2 tracked file(s) differ from the tagged commit where git status does not look" in refused.stderr
+    assert "inference.py (assume-unchanged)" in refused.stderr
+    assert "git update-index --no-assume-unchanged inference.py" in refused.stderr and not dist.exists()
+    git(project, "update-index", "--no-skip-worktree", "validate.py")
+    git(project, "checkout", "--", "validate.py")
+    hidden["assume_unchanged"].write_bytes(committed)  # the flag stays, the bytes are the commit's again
+    (project / "pulled_in.txt").write_text("excluded by .git/info/exclude\n")
+    with open(project / ".git" / "info" / "exclude", "a") as handle:
+        handle.write("pulled_in.txt\n")
+    code, result = cli_json("release", project, "--tag", "v0.1.0", "-o", dist, *OFFLINE)
+    assert code == 0, result
+    members, recorded = _archive(dist / "my_analytic-0.1.0.zip")
+    tracked = set(git(project, "ls-files").split())
+    assert set(members) <= tracked and {"inference.py", "packflow.yaml", "requirements.txt"} <= set(members)
+    assert "notes_excluded.txt" not in members and "pulled_in.txt" not in members
+    assert members["inference.py"] == committed
+    assert recorded["git"] == {"commit": git(project, "rev-parse", "HEAD").strip(),
+                               "tree": git(project, "rev-parse", "HEAD^{tree}").strip(), "dirty": False}
+
+
+def test_issue15_item_8_a_packed_file_that_is_not_the_commits_makes_the_release_dirty(project, tmp_path):
+    """dirty is true only when something packed is not what the commit holds (the export of a work tree)."""
+    from packflow_export import gittree
+
+    git_commit_all(project, "init")
+    repo = gittree.open_repository(project)
+    tree = gittree.commit_tree(repo)
+    checkout = tmp_path / "checkout"
+    written = gittree.materialize(repo, tree, checkout)
+    assert (checkout / "inference.py").read_bytes() == (project / "inference.py").read_bytes()
+    committed = gittree.CommittedRepo(repo, tree, checkout, written)
+    committed.packed = lambda: [("inference.py", str(checkout / "inference.py"))]
+    assert committed.changes() == [] and committed.head() == tree.commit
+    (checkout / "extra.txt").write_text("added after the checkout\n")
+    with open(checkout / "inference.py", "a") as handle:
+        handle.write("# edited\n")
+    committed.packed = lambda: [("inference.py", str(checkout / "inference.py")),
+                                ("extra.txt", str(checkout / "extra.txt"))]
+    assert committed.changes() == [" M inference.py", "?? extra.txt"]
+
+
+def test_issue20_item_8_a_tag_left_behind_gets_the_command_that_works(repository, tmp_path):
+    """Before: the hint was `git tag v0.1.0`, which fails (already exists). After: check out the tag, or bump."""
+    (repository / "README.md").write_text("a later commit\n")
+    git_commit_all(repository, "after the release")
+    result = run_cli("release", repository, "--tag", "v0.1.0", "-o", tmp_path / "dist")
+    assert result.returncode == 1
+    assert "v0.1.0 already exists on commit" in result.stderr and "(git tag v0.1.0)" not in result.stderr
+    assert "git checkout v0.1.0" in result.stderr and "bump 0.1.1" in result.stderr and "git tag v0.1.1" in result.stderr
+    tagged = subprocess.run(["git", "tag", "v0.1.0"], cwd=repository, capture_output=True, text=True)
+    assert tagged.returncode != 0 and "already exists" in tagged.stderr  # the old hint's command fails
 
 
 # bump ---------------------------------------------------------------------------------------------------------------
@@ -139,3 +211,59 @@ def test_proprietary_license_is_named_not_an_spdx_id(tmp_path):
     assert run_cli("export", project, "-o", tmp_path / "out", "--sbom").returncode == 0
     sbom = json.loads((tmp_path / "out" / "my_analytic-0.1.0.zip.cdx.json").read_text())
     assert sbom["metadata"]["component"]["licenses"] == [{"license": {"name": "Proprietary"}}]
+
+
+# issue 15 item 9: bump refuses what it cannot edit safely ----------------------------------------------------------
+
+@pytest.mark.parametrize("written, alias", [
+    ('version: &v "0.1.0"', "extra:\n  model_version: *v\n"),
+    ('version: *v', None),
+    ("version: >-\n  0.1.0", None),
+    ("version: |-\n  0.1.0", None),
+])
+def test_issue15_item_9_bump_refuses_a_version_it_cannot_rewrite_and_changes_nothing(project, written, alias):
+    """Before: bump wrote YAML that no longer loads (or holds another version) and exited 0. After: exit 1 naming
+    the form, both files unchanged."""
+    config = project / "packflow.yaml"
+    if written == "version: *v":
+        edit(config, 'version: "0.1.0"', 'x_version: &v "0.1.0"\nversion: *v')
+    else:
+        edit(config, 'version: "0.1.0"', written)
+    if alias:
+        edit(config, "extra:\n", alias)
+    assert str(load_yaml(config)["version"]) == "0.1.0"  # valid before
+    before = {name: (project / name).read_bytes() for name in ("packflow.yaml", "MODEL_CARD.md")}
+    result = run_cli("bump", "0.2.0", project)
+    assert result.returncode == 1 and "cannot be bumped safely" in result.stderr, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert {name: (project / name).read_bytes() for name in before} == before
+
+
+def test_issue15_item_9_an_anchor_bump_can_rewrite_is_still_written(project):
+    """An anchor nobody aliases, or a plain scalar: the edit loads and holds the new version, so it is written."""
+    edit(project / "packflow.yaml", 'version: "0.1.0"', 'version: "0.1.0"  # &v in a comment is no anchor')
+    assert run_cli("bump", "0.2.0", project).returncode == 0
+    assert load_yaml(project / "packflow.yaml")["version"] == "0.2.0"
+
+
+def test_issue15_item_9_a_latin1_model_card_is_a_clear_refusal(project):
+    """Before: exit 70 (internal error). After: exit 1 naming MODEL_CARD.md and its line; nothing written."""
+    card = project / "MODEL_CARD.md"
+    card.write_bytes(card.read_bytes().replace(b"**Version:**", b"Caf\xe9\n**Version:**", 1))
+    before = (project / "packflow.yaml").read_bytes()
+    result = run_cli("bump", "0.2.0", project)
+    assert result.returncode == 1 and "MODEL_CARD.md line" in result.stderr and "not UTF-8" in result.stderr
+    assert (project / "packflow.yaml").read_bytes() == before and b"Caf\xe9" in card.read_bytes()
+
+
+def test_issue15_item_9_only_the_releases_version_line_moves(project):
+    """Before: every **Version:** line was rewritten (history, a dependency's). After: the release's line and the
+    date after it; an older entry keeps its version and date."""
+    card = project / "MODEL_CARD.md"
+    history = "\n## History\n\n**Version:** 0.0.9\n\n**Release Date:** 2026-01-02\n"
+    card.write_text(card.read_text() + history)
+    result = run_cli("bump", "0.2.0", project, "--date", "2026-11-27")
+    assert result.returncode == 0, result.stderr
+    text = card.read_text()
+    assert text.count("**Version:** 0.2.0") == 1 and text.endswith(history)
+    assert "**Release Date:** 2026-11-27" in text and text.count("2026-11-27") == 1

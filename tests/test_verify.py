@@ -243,3 +243,27 @@ def test_a_zip_bomb_is_bounded_in_memory_and_refused_past_the_size_cap(tmp_path)
                for f in findings_of(result, "PF104"))
     status, capped = cli_json("verify", archive, "--max-size", "100M")
     assert status == 1 and {f["code"] for f in capped["findings"] if f["severity"] == "error"} == {"PF905"}
+
+
+# issue 15 item 10: a file that is also a folder ------------------------------------------------------------------
+
+@pytest.mark.parametrize("extra, clash", [
+    ([("notes", b"a file\n"), ("notes/a.txt", b"in the folder\n")], "notes is a file and also the folder of notes/a.txt"),
+    ([("NOTES", b"a file\n"), ("notes/a.txt", b"in the folder\n")], "(as notes/ on a case-insensitive system)"),
+    ([("inference.py/x", b"under a module\n")], "inference.py is a file and also the folder of inference.py/x"),
+])
+def test_issue15_item_10_a_file_that_is_also_a_folder_is_an_integrity_error(exported, tmp_path, wheelhouse, extra,
+                                                                           clash):
+    """Before: verify exited 0 and verify --load 70. After: PF910 (an integrity error), exit 1, no load attempted."""
+    from hostile import archive_of
+
+    unpacked = tmp_path / "unpacked"
+    with zipfile.ZipFile(exported) as archive:
+        archive.extractall(unpacked)
+    hostile = archive_of(unpacked, tmp_path / ARCHIVE.replace(".zip", "-x.zip"), extra=extra)
+    hostile = hostile.rename(tmp_path / "out" / ARCHIVE) if (tmp_path / "out").mkdir() is None else hostile
+    code, result = cli_json("verify", hostile)
+    (finding,) = findings_of(result, "PF910")
+    assert code == 1 and finding["severity"] == "error" and clash in finding["message"], result["findings"]
+    code, result = cli_json("verify", hostile, "--load", "--offline", "--find-links", wheelhouse)
+    assert code == 1 and "PF910" in codes(result) and not result.get("phases"), result

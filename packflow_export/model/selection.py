@@ -60,6 +60,7 @@ class Selection:
         self.links: list[Link] = []
         self.special: list[tuple[str, str]] = []  # (name, what it is): pipes, sockets, devices
         self.unreadable: list[tuple[str, str]] = []  # (name, reason)
+        self.denied: list[tuple[str, int]] = []  # (name, mode) this user may not read (a folder ends with '/')
         self.bad_names: list[tuple[str, str]] = []  # (name as shown, reason)
         self.excluded: dict[str, str] = {}  # excluded name (a folder ends with '/') -> why
 
@@ -101,7 +102,13 @@ class IgnoreRules:
     def load(self, folder: Path, prefix: str) -> None:
         for rank, name in enumerate(IGNORE_FILES):
             path = folder / name
-            if not path.is_file():
+            try:
+                if not stat.S_ISREG(os.stat(path).st_mode):
+                    continue
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                self.problems.append((f"{prefix}{name}", f"cannot be read: {exc.strerror}"))
                 continue
             import pathspec
 
@@ -140,6 +147,18 @@ def _pattern_line(lines: list[str], index: Optional[int]) -> Optional[int]:
 def name_matcher(patterns: Iterable[str]) -> Callable[[str], Optional[re.Match[str]]]:
     """One compiled regex for several fnmatch patterns."""
     return re.compile("|".join(fnmatch.translate(p) for p in patterns)).match
+
+
+def _may_read(info: os.stat_result, folder: bool) -> bool:
+    """Whether this user may read the entry (and, for a folder, enter it) by its mode bits; root may do anything."""
+    if not hasattr(os, "geteuid") or os.geteuid() == 0:
+        return True
+    need = 0o5 if folder else 0o4
+    if info.st_uid == os.geteuid():
+        return (info.st_mode >> 6) & need == need
+    if info.st_gid == os.getegid() or info.st_gid in os.getgroups():
+        return (info.st_mode >> 3) & need == need
+    return info.st_mode & need == need
 
 
 def is_environment(path: Path) -> bool:
@@ -204,9 +223,12 @@ class _Walk:
             self.selection.special.append((rel, "not a regular file (a pipe, socket or device)"))
         else:
             why = self.folder_excluded(Path(entry.path), rel)
-            if why is None:
+            if why is not None:
+                self.selection.excluded[rel + "/"] = why
+            elif not _may_read(info, folder=True):
+                self.selection.denied.append((rel + "/", stat.S_IMODE(info.st_mode)))
+            else:
                 return [(Path(entry.path), rel + "/")]
-            self.selection.excluded[rel + "/"] = why
         return []
 
     def folder_excluded(self, path: Path, rel: str) -> Optional[str]:
@@ -225,6 +247,9 @@ class _Walk:
             self.selection.excluded[rel] = rule
             return
         if self.output is not None and Path(path) == self.output:
+            return
+        if not _may_read(info, folder=False):
+            self.selection.denied.append((rel, stat.S_IMODE(info.st_mode)))
             return
         self.selection.files.append(SelectedFile(rel, str(path), info.st_size, bool(info.st_mode & 0o111),
                                                  identity_of(info)))

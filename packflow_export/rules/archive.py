@@ -61,6 +61,12 @@ RECORDED = define(
         "rules that keep it intact and unpackable.",
     fix="Nothing; to verify under the author's policy pass --accept-recorded-policy, or --policy with your own.")
 
+CLASH = define(
+    "PF910", "error", "a member's name is also a folder holding other members",
+    why="`notes` and `notes/a.txt` cannot both be unpacked: one write fails or replaces the other, so two unpackers "
+        "end with two different packages (or none). Case-insensitive systems clash on `NOTES` and `notes/a.txt` too.",
+    fix="Export the project again with packflow_export; do not edit the archive.", integrity=True)
+
 # A deflate stream cannot inflate more than 1032:1; a larger declared ratio is a lie.
 MAX_DEFLATE_RATIO = 1100
 PLAIN_MODES = (0o644, 0o755, 0o600, 0o700, 0o664, 0o775, 0o444, 0o555, 0o640, 0o750)
@@ -90,6 +96,21 @@ def check_entries(entries: list[zipformat.CentralEntry], max_total: int) -> Iter
         total += entry.file_size
     if total > max_total:
         yield TOO_BIG(f"the members declare {total:,} bytes in all, over the {max_total:,}-byte limit", None)
+
+
+def check_clashes(names: list[str]) -> Iterator[Finding]:
+    """A member that is also the folder of another member, exactly or as a case-insensitive system sees it."""
+    files = {naming.twin_key(name): name for name in names if not name.endswith("/")}
+    reported = set()
+    for name in names:
+        parts = name.rstrip("/").split("/")
+        for depth in range(1, len(parts)):
+            folder = "/".join(parts[:depth])
+            clash = files.get(naming.twin_key(folder))
+            if clash is not None and (clash, folder) not in reported:
+                reported.add((clash, folder))
+                how = "" if clash == folder else f" (as {folder}/ on a case-insensitive system)"
+                yield CLASH(f"{clash} is a file and also the folder of {name}{how}: unpacking cannot write both", clash)
 
 
 def _member_kind(entry: zipformat.CentralEntry) -> Iterator[Finding]:
@@ -246,6 +267,10 @@ def entries(ctx: Context) -> Iterator[Finding]:
     return check_entries(archive_ctx.archive.entries, archive_ctx.max_size)
 
 
+def clashes(ctx: Context) -> Iterator[Finding]:
+    return check_clashes([entry.name for entry in archive_of(ctx).archive.entries])
+
+
 def layout(ctx: Context) -> Iterator[Finding]:
     archive = archive_of(ctx).archive
     if archive.end is not None:
@@ -265,13 +290,14 @@ def sidecar(ctx: Context) -> list[Finding]:
     return check_sidecar(archive_of(ctx).archive.path)
 
 
-RULES = (NOT_A_ZIP, LAYOUT, CORRUPT, NOT_A_PLAIN_FILE, TOO_BIG, NAME_MISMATCH, CHECKSUM, PROVENANCE, RECORDED)
+RULES = (NOT_A_ZIP, LAYOUT, CORRUPT, NOT_A_PLAIN_FILE, TOO_BIG, NAME_MISMATCH, CHECKSUM, PROVENANCE, RECORDED, CLASH)
 CHECKS = (
     Check("end record", end_record, raises=(NOT_A_ZIP, LAYOUT), needs=Need.ARCHIVE, stage=Stage.LOCATE),
     Check("provenance", provenance, raises=(PROVENANCE, RECORDED), needs=Need.ARCHIVE, stage=Stage.RECORDS),
     Check("entries", entries, raises=(LAYOUT, NOT_A_PLAIN_FILE, CORRUPT, TOO_BIG), needs=Need.ARCHIVE,
           stage=Stage.RECORDS),
     Check("layout", layout, raises=(LAYOUT,), needs=Need.ARCHIVE, stage=Stage.RECORDS),
+    Check("clashes", clashes, raises=(CLASH,), needs=Need.ARCHIVE, stage=Stage.RECORDS),
     Check("file name", file_name, raises=(NAME_MISMATCH,), needs=Need.ARCHIVE),
     Check("sidecar", sidecar, raises=(CHECKSUM,), needs=Need.ARCHIVE, stage=Stage.SEAL),
 )

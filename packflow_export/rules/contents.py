@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import IO, TYPE_CHECKING, Callable, Iterable, Iterator, Optional, Sequence, Union
 
-from .. import secrets
+from .. import naming, secrets
 from ..findings import Finding, define
 from ..model.config import CONFIG
 from ..model.context import Context, ScanEntry
@@ -103,10 +103,13 @@ def check_names(names: Iterable[str]) -> Iterator[Finding]:
             yield BAD_NAME(f"{name!r} has a control character in its name", name)
         if any(len(part.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES for part in name.split("/")):
             yield BAD_NAME(f"{name[:60]}... has a name part over {MAX_NAME_BYTES} bytes", name)
-        key = name.casefold()
+        invisible = naming.invisible_character(name) if not _CONTROL.search(name) else None
+        if invisible:
+            yield BAD_NAME(f"{name!r} holds {invisible}, which is invisible or reorders the name shown", name)
+        key = naming.twin_key(name)
         if key in folded:
-            yield BAD_NAME(f"{folded[key]} and {name} differ only in case: one overwrites the other on Windows and "
-                           f"macOS", name)
+            yield BAD_NAME(f"{folded[key]!a} and {name!a} differ only {naming.twin_kind(folded[key], name)}: one "
+                           f"overwrites the other on Windows and macOS", name)
         else:
             folded[key] = name
 

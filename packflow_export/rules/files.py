@@ -13,7 +13,7 @@ from ..model import views
 from ..model.context import Context
 from ..model.problems import Problem, ProblemKind
 from ..model.requirements import REQUIREMENTS
-from .check import Check
+from .check import Check, Need, folder_of
 
 DOCUMENTS = ("MODEL_CARD.md", "README.md", "LICENSE.txt")
 
@@ -34,6 +34,15 @@ UNREADABLE = define(
     "PF104", "error", "a project file cannot be read as UTF-8 text",
     why="The checks cannot vouch for a file they cannot read, and neither can the runtime that loads it.",
     fix="Make it a readable UTF-8 text file of sensible size.")
+
+FOLDER_DENIED = define(
+    "PF105", "error", "a folder cannot be listed or entered with this user's permissions",
+    why="Nothing in it can be checked or packed: the archive would silently lack whatever the folder holds.",
+    fix="Give yourself read and execute permission (chmod u+rx FOLDER), or leave the folder out in .packflowignore.")
+FILE_DENIED = define(
+    "PF106", "error", "a file cannot be read with this user's permissions",
+    why="It can be neither scanned for secrets nor packed: the archive would silently lack it.",
+    fix="Give yourself read permission (chmod u+r FILE), or leave the file out in .packflowignore.")
 
 
 def unreadable(rel: str, problem: str, line: Optional[int] = None, hint: Optional[str] = None) -> Finding:
@@ -63,7 +72,26 @@ def check_files(ctx: Context) -> Iterator[Finding]:
             yield DOCUMENT_MISSING(f"{name} is missing", name)
 
 
-RULES = (REQUIREMENTS_MISSING, BACKEND_MISSING, DOCUMENT_MISSING, UNREADABLE)
+def check_permissions(ctx: Context) -> Iterator[Finding]:
+    """Folders and files the walk met that this user may not read: named once each, never read (a file a family
+    reads itself, such as requirements.txt, is its PF104)."""
+    from ..model.config import CONFIG
+    from ..model.samples import SAMPLES
+
+    selection = folder_of(ctx).selection
+    read_by_families = {CONFIG, REQUIREMENTS, SAMPLES, *DOCUMENTS, ctx.backend_module}
+    for name, mode in selection.denied if selection is not None else ():
+        if name in read_by_families:
+            continue
+        if name.endswith("/"):
+            yield FOLDER_DENIED(f"{name} cannot be entered (mode {mode:04o}): nothing in it is checked or packed",
+                                name)
+        else:
+            yield FILE_DENIED(f"{name} cannot be read (mode {mode:04o}): it is neither scanned nor packed", name)
+
+
+RULES = (REQUIREMENTS_MISSING, BACKEND_MISSING, DOCUMENT_MISSING, UNREADABLE, FOLDER_DENIED, FILE_DENIED)
 CHECKS = (
     Check("files", check_files, raises=(REQUIREMENTS_MISSING, DOCUMENT_MISSING)),
+    Check("permissions", check_permissions, raises=(FOLDER_DENIED, FILE_DENIED), needs=Need.FOLDER),
 )
