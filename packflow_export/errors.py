@@ -10,13 +10,15 @@ EXIT_OK = 0
 EXIT_BLOCKED = 1
 EXIT_USAGE = 2
 EXIT_CANNOT_WRITE = 3
+EXIT_UNAVAILABLE = 4
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 
 EXIT_CODES_HELP = (
     "exit codes: 0 ready/written/verified; 1 blocked by findings (or a bad archive, or a refused release);\n"
-    "2 usage error or not a Packflow project; 3 cannot write the output; 70 internal error (a bug: please report it);\n"
+    "2 usage error or not a Packflow project; 3 cannot write the output; 4 a service cannot be used (the advisory\n"
+    "database or OSV API, an SMTP server, an issue tracker); 70 internal error (a bug: please report it);\n"
     "130 interrupted (143 on SIGTERM).")
 
 

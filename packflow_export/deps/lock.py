@@ -32,6 +32,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from ..errors import EXIT_BLOCKED
 from .records import DepsError, RequirementRecord, normalize_name
 from .reqfile import logical_lines, read_requirements_text
 
@@ -44,7 +45,9 @@ INCLUDE_OPTIONS = ("-r", "--requirement", "-c", "--constraint")
 
 
 class LockError(DepsError):
-    """The lock could not be made: uv is missing or failed (its error is in the message)."""
+    """The lock could not be made: uv is missing or failed (its error is in the message): exit 1."""
+
+    exit_code = EXIT_BLOCKED
 
 
 @dataclass(frozen=True)
