@@ -42,6 +42,7 @@ HEADER_LINE = re.compile(r"# packflow-export lock: (?P<source>\S+) sha256=(?P<di
                          r"python_version=(?P<python>\S+)")
 PYTHON_VERSION = re.compile(r"\d+\.\d+(\.\d+)?")
 INCLUDE_OPTIONS = ("-r", "--requirement", "-c", "--constraint")
+URL_HASH = re.compile(r"#(?:.*&)?(?:sha256|sha384|sha512)=[0-9a-fA-F]+")
 
 
 class LockError(DepsError):
@@ -242,7 +243,7 @@ def hash_problems(requirements: Iterable[RequirementRecord]) -> tuple[tuple[Requ
     for item in requirements:
         if item.pinned_version is None and not item.url:
             unpinned.append(item)
-        elif not item.hashes:
+        elif not item.hashes and not URL_HASH.search(item.url or ""):  # pip checks a URL's #sha256= too
             unhashed.append(item)
     return tuple(unhashed), tuple(unpinned)
 

@@ -31,6 +31,7 @@ class Requirement(NamedTuple):
     url: Optional[str]
     path: str  # the requirements file, POSIX
     line: int
+    hashes: tuple[str, ...] = ()  # the `--hash=alg:hex` values on its line, as written (what a lock holds)
 
     @property
     def version(self) -> Optional[str]:
@@ -141,6 +142,7 @@ class _Reader:
 
     def read_requirement(self, rel: str, number: int, line: str, constraints: bool) -> None:
         requirement_text = re.sub(r"\s--hash[= ]\S+", "", line).strip()
+        hashes = tuple(re.findall(r"\s--hash[= ](\S+)", line))
         try:
             parsed = parse_requirement(requirement_text)
         except ValueError as exc:
@@ -155,7 +157,7 @@ class _Reader:
             self.problem(ProblemKind.LOCAL_REQUIREMENT, f"{parsed.name} points at {parsed.url!r}, a local file", rel,
                          number)
             return
-        item = Requirement(*parsed, rel, number)
+        item = Requirement(*parsed, rel, number, hashes)
         key = (normalized_name(parsed.name), parsed.marker, constraints)
         if key in self.seen:
             self.problem(ProblemKind.DUPLICATE_REQUIREMENT, f"{parsed.name} is listed again (first at "
