@@ -1,4 +1,4 @@
-"""Command line: `python -m packflow_export [check|export|verify|release|bump|rules] ...`.
+"""Command line: `python -m packflow_export [check|export|verify|release|bump|rules|lock|audit] ...`.
 
 A parser factory (each subcommand owns its options), one reporter chosen once by --format, and one place that maps
 failures to exit codes; the work is in the library modules, the printing in output/.
@@ -21,8 +21,8 @@ if TYPE_CHECKING:
 
     from .model.options import LoadOptions, RunOptions
     from .output import Reporter
-    from .results import (BumpResult, CheckResult, ExportResult, ReleaseResult, Result, RulesResult,
-                          VerifyResult)
+    from .results import (AuditResult, BumpResult, CheckResult, ExportResult, LockCommandResult, ReleaseResult, Result,
+                          RulesResult, VerifyResult)
 
 EPILOG = EXIT_CODES_HELP + "\nWith no command, `export` runs: python -m packflow_export [PROJECT_PATH]."
 FORMATS = ("text", "json", "sarif")
@@ -129,6 +129,8 @@ def _check_parser(parser: argparse.ArgumentParser) -> None:
     _project_argument(parser)
     _report_options(parser)
     _test_options(parser)
+    _advisory_source_options(parser, "audit the pinned requirements against it (default: $PACKFLOW_EXPORT_OSV_DB / "
+                                     "$PACKFLOW_EXPORT_OSV_URL when set; else no audit, no network)")
 
 
 def _export_parser(parser: argparse.ArgumentParser) -> None:
@@ -217,7 +219,8 @@ def _run_options(args: argparse.Namespace, load: Optional[LoadOptions] = None) -
     from .model.options import RunOptions
 
     return RunOptions(args.strict, frozenset(args.allow_secret), getattr(args, "run_tests", False),
-                      getattr(args, "test_timeout", 600.0), load)
+                      getattr(args, "test_timeout", 600.0), load, getattr(args, "db", None),
+                      getattr(args, "osv_url", None))
 
 
 def run_check(args: argparse.Namespace) -> CheckResult:
@@ -287,6 +290,71 @@ def run_rules(args: argparse.Namespace) -> RulesResult:
     return RulesResult(Status.LISTED_RULES, chosen, explain=bool(args.code), markdown=args.markdown)
 
 
+# lock and audit: the dependency commands (audit_command.py) -------------------------------------------------------
+
+def _advisory_source_options(parser: argparse.ArgumentParser, what: str) -> None:
+    group = parser.add_argument_group("advisory source")
+    group.add_argument("--db", type=Path, metavar="PATH",
+                       help=f"OSV's PyPI advisories, offline: its all.zip or a folder of OSV .json files; {what}")
+    group.add_argument("--osv-url", metavar="URL", help="OSV's API or a mirror of it, e.g. https://api.osv.dev")
+
+
+def _lock_parser(parser: argparse.ArgumentParser) -> None:
+    _project_argument(parser)
+    parser.add_argument("--python-version", metavar="X.Y", help="lock for this Python (default: packflow.yaml's)")
+    parser.add_argument("--upgrade", action="store_true", help="take the newest allowed versions, not the locked ones")
+    parser.add_argument("--index-url", metavar="URL", help="package index to resolve from")
+    parser.add_argument("--find-links", action="append", default=[], metavar="DIR",
+                        help="also resolve from the wheels in DIR (repeatable)")
+    parser.add_argument("--offline", action="store_true", help="use no index: only --find-links (a wheelhouse)")
+    _format_options(parser, ("text", "json"))
+
+
+def _audit_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="*", type=Path, default=[Path(".")], metavar="PROJECT|ARCHIVE",
+                        help="project folders and .zip archives to audit (default: the current directory)")
+    _advisory_source_options(parser, "else $PACKFLOW_EXPORT_OSV_DB, $PACKFLOW_EXPORT_OSV_URL, then api.osv.dev")
+    _format_options(parser)
+    parser.add_argument("--policy", type=Path, metavar="FILE", help="policy to use instead of the bundled one")
+    parser.add_argument("--strict", action="store_true", help="warnings block too (e.g. a requirement not pinned)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only what blocks")
+    alerts = parser.add_argument_group("alerts")
+    alerts.add_argument("--notify", metavar="smtp://HOST:PORT",
+                        help="email each affected project's packflow.yaml maintainers (one message per project)")
+    alerts.add_argument("--smtp-from", default="packflow-export@localhost", metavar="ADDRESS", help="the sender")
+    alerts.add_argument("--smtp-user", metavar="NAME", help="log in as NAME (the password from --smtp-password-env)")
+    alerts.add_argument("--smtp-password-env", default="PACKFLOW_SMTP_PASSWORD", metavar="VAR",
+                        help="the environment variable holding the SMTP password (default: PACKFLOW_SMTP_PASSWORD)")
+    alerts.add_argument("--starttls", action="store_true", default=None, help="upgrade the connection with STARTTLS")
+    alerts.add_argument("--open-issue", choices=("github", "gitlab"),
+                        help="open (or update) one issue listing the advisories, with the CI's variables")
+    alerts.add_argument("--dry-run", action="store_true", help="print the emails that would be sent; send nothing")
+
+
+def run_lock(args: argparse.Namespace) -> LockCommandResult:
+    from .audit_command import lock_project
+
+    return lock_project(resolve_project(args.project), args.python_version, index_url=args.index_url,
+                        find_links=args.find_links, offline=args.offline, upgrade=args.upgrade)
+
+
+def run_audit(args: argparse.Namespace) -> AuditResult:
+    from .audit_command import Alerting, audit_paths
+    from .policy import load_policy
+
+    if args.notify:
+        from .deps.notify import NotifyError, parse_smtp_url
+
+        try:
+            parse_smtp_url(args.notify)
+        except NotifyError as exc:
+            raise UsageError(str(exc)) from None
+    alerting = Alerting(args.notify, args.smtp_from, args.smtp_user, args.smtp_password_env, args.starttls,
+                        args.open_issue, args.dry_run)
+    return audit_paths(args.paths, load_policy(args.policy), db=args.db, osv_url=args.osv_url, strict=args.strict,
+                       alerting=alerting)
+
+
 class Subcommand(NamedTuple):
     help: str
     options: Callable[[argparse.ArgumentParser], None]
@@ -304,6 +372,10 @@ SUBCOMMANDS = {
     "bump": Subcommand("move packflow.yaml and MODEL_CARD.md to a new version; print the git commands", _bump_parser,
                        run_bump),
     "rules": Subcommand("list the rules, or explain one: what it checks, why, how to fix it", _rules_parser, run_rules),
+    "lock": Subcommand("compile requirements.in into requirements.txt with every pin and its hashes (uv)", _lock_parser,
+                       run_lock),
+    "audit": Subcommand("match the pinned requirements of projects and archives against OSV advisories; alert the "
+                        "maintainers", _audit_parser, run_audit),
 }
 COMMANDS = tuple(SUBCOMMANDS)
 

@@ -10,6 +10,7 @@ EXIT_OK = 0
 EXIT_BLOCKED = 1
 EXIT_USAGE = 2
 EXIT_CANNOT_WRITE = 3
+EXIT_UNAVAILABLE = 4
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
@@ -17,7 +18,8 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a command whos
 
 EXIT_CODES_HELP = (
     "exit codes: 0 ready/written/verified; 1 blocked by findings (or a bad archive, or a refused release);\n"
-    "2 usage error or not a Packflow project; 3 cannot write the output; 70 internal error (a bug: please report it);\n"
+    "2 usage error or not a Packflow project; 3 cannot write the output; 4 a service cannot be used (the advisory\n"
+    "database or OSV API, an SMTP server, an issue tracker); 70 internal error (a bug: please report it);\n"
     "130 interrupted (143 on SIGTERM); 141 the output's reader went away (e.g. `| head`), quietly.")
 
 

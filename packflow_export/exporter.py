@@ -143,11 +143,13 @@ def _listing(selection: Selection) -> tuple[Member, ...]:
 def _write_sbom(ctx: ProjectContext, result: ArchiveResult, epoch: int) -> Path:
     """The SBOM beside the archive, of the requirements the checks parsed; if it cannot be written, the release is
     taken back whole."""
-    from .sbom import build_sbom, write_sbom
+    from .sbom import build_sbom, sbom_audit, write_sbom
 
+    audit = sbom_audit(ctx.requirements, ctx.config.text_field("python_version"), ctx.options.osv_db,
+                       ctx.options.osv_url)
     try:
         text = build_sbom(ctx.config, ctx.requirements, result.path.name, result.sha256,
-                          reproducible.clamp_epoch(epoch), __version__)
+                          reproducible.clamp_epoch(epoch), __version__, audit)
         return write_sbom(result.path, text)
     except OSError as exc:
         for path in (result.sidecar, result.path):

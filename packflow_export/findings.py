@@ -76,11 +76,15 @@ class Policy(NamedTuple):
     required_fields: tuple[str, ...] = ()
     allowed_licenses: tuple[str, ...] = ()
     license_markers: Mapping[str, tuple[str, ...]] = MappingProxyType({})  # SPDX id -> phrases all in LICENSE.txt
+    ignore_advisories: tuple[str, ...] = ()  # advisory ids or aliases (CVE, GHSA) the audit reports as ignored
+    advisory_database_max_age_days: int = 30  # an offline database older than this is stale (0: never)
 
     def as_dict(self) -> dict[str, Any]:
         return {"strict": self.strict, "severity": dict(sorted(self.severity.items())),
                 "required_fields": list(self.required_fields), "allowed_licenses": list(self.allowed_licenses),
-                "license_markers": {k: list(v) for k, v in sorted(self.license_markers.items())}}
+                "license_markers": {k: list(v) for k, v in sorted(self.license_markers.items())},
+                "ignore_advisories": list(self.ignore_advisories),
+                "advisory_database_max_age_days": self.advisory_database_max_age_days}
 
 
 class Report:

@@ -13,7 +13,8 @@ from .errors import UsageError
 from .findings import Policy
 
 BUNDLED_POLICY = Path(__file__).with_name("policy.yaml")
-POLICY_KEYS = ("strict", "severity", "required_fields", "allowed_licenses", "license_markers")
+POLICY_KEYS = ("strict", "severity", "required_fields", "allowed_licenses", "license_markers", "ignore_advisories",
+               "advisory_database_max_age_days")
 LEVELS = ("error", "warning", "info", "off")
 
 __all__ = ["BUNDLED_POLICY", "Policy", "load_policy", "policy_from_data"]
@@ -57,7 +58,8 @@ def policy_from_data(data: Any, source: str) -> Policy:
     if not isinstance(strict, bool):
         raise UsageError(f"{source}: strict: must be true or false, not {strict!r}")
     return Policy(strict, _severity(data.get("severity") or {}, source), _names(data, "required_fields", source),
-                  _names(data, "allowed_licenses", source), _markers(data.get("license_markers") or {}, source))
+                  _names(data, "allowed_licenses", source), _markers(data.get("license_markers") or {}, source),
+                  _names(data, "ignore_advisories", source), _max_age(data, source))
 
 
 def _severity(severity: Any, source: str) -> MappingProxyType[str, str]:
@@ -89,6 +91,15 @@ def _markers(markers: Any, source: str) -> MappingProxyType[str, tuple[str, ...]
             for phrases in markers.values()):
         raise UsageError(f"{source}: license_markers: must map SPDX ids to lists of phrases")
     return MappingProxyType({str(k): tuple(v) for k, v in markers.items()})
+
+
+def _max_age(data: dict[str, Any], source: str) -> int:
+    """advisory_database_max_age_days: a whole number of days, 0 to never call a database stale."""
+    value = data.get("advisory_database_max_age_days", Policy().advisory_database_max_age_days)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise UsageError(f"{source}: advisory_database_max_age_days: must be a whole number of days >= 0 (0: never "
+                         f"stale), not {value!r}")
+    return value
 
 
 # What an archive's recorded policy may change in verify (verify.py) ------------------------------------------

@@ -8,6 +8,7 @@ the tests, writes the archive, its .sha256 and its SBOM, and proves the archive 
 from __future__ import annotations
 
 import re
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Optional

@@ -1,5 +1,5 @@
 """What each command did, stated by the command that did it (never guessed from which fields are set), for the
-reporters to render: check, export, verify, release, bump and rules.
+reporters to render: check, export, verify, release, bump, rules, lock and audit.
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ from .model.options import Phase
 
 if TYPE_CHECKING:
     from .archive.writer import ArchiveResult, Member
+    from .deps.issues import IssueOutcome
+    from .deps.notify import Alert, Delivery
+    from .deps.records import ProjectAudit
     from .model.records import Provenance
 
 
@@ -25,6 +28,9 @@ class Status(Enum):
     VERIFIED = "verified"  # verify: the archive is sound
     BUMPED = "bumped"  # bump: packflow.yaml and MODEL_CARD.md moved to the new version
     LISTED_RULES = "rules"  # rules: the rules listed or explained
+    LOCKED = "locked"  # lock: requirements.txt compiled from requirements.in, with hashes
+    AUDITED = "audited"  # audit: no known vulnerability blocks any project
+    AFFECTED = "affected"  # audit: a known vulnerability blocks at least one project
 
 
 class CheckResult(NamedTuple):
@@ -107,4 +113,43 @@ class RulesResult(NamedTuple):
         return True
 
 
-Result = Union[CheckResult, ExportResult, ReleaseResult, VerifyResult, BumpResult, RulesResult]
+class LockCommandResult(NamedTuple):
+    """lock: which requirements.txt was written, from which requirements.in digest, for which Python."""
+
+    status: Status
+    path: Path
+    digest: str
+    python_version: str
+    pins: int
+
+    @property
+    def ok(self) -> bool:
+        return True
+
+
+class AuditedProject(NamedTuple):
+    """One project or archive of an audit: what matched, and the findings at the policy's severities."""
+
+    audit: ProjectAudit
+    report: Report
+    archive: bool  # an archive (its requirements read without unpacking it), else a project folder
+
+
+class AuditResult(NamedTuple):
+    """audit: every project's report, and what was sent to whom (emails, an issue)."""
+
+    status: Status
+    source: str  # the database path or the OSV API URL
+    projects: tuple[AuditedProject, ...]
+    alerts: tuple[Alert, ...] = ()
+    deliveries: tuple[Delivery, ...] = ()
+    dry_run: bool = False
+    issue: Optional[IssueOutcome] = None
+
+    @property
+    def ok(self) -> bool:
+        return all(project.report.ok for project in self.projects)
+
+
+Result = Union[CheckResult, ExportResult, ReleaseResult, VerifyResult, BumpResult, RulesResult, LockCommandResult,
+               AuditResult]

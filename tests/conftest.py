@@ -64,6 +64,8 @@ def isolated_session(tmp_path_factory, request):
         for name, value in values.items():
             patch.setenv(name, str(value))
         patch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        for name in ("PACKFLOW_EXPORT_OSV_DB", "PACKFLOW_EXPORT_OSV_URL"):  # session fixtures audit nothing either
+            patch.delenv(name, raising=False)
         for name, value in GIT_IDENTITY.items():  # session fixtures commit too, before any test's fixture runs
             patch.setenv(name, value)
         yield values
@@ -86,6 +88,8 @@ def isolated_environment(monkeypatch, tmp_path_factory, isolated_session):
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("TZ", "UTC")
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    for name in ("PACKFLOW_EXPORT_OSV_DB", "PACKFLOW_EXPORT_OSV_URL"):  # no test audits unless it says so
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
     # The test environment's own tools (cookiecutter, uv, pre-commit, actionlint...) come first on PATH.
     monkeypatch.setenv("PATH", str(BIN) + os.pathsep + os.environ.get("PATH", ""))

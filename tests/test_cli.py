@@ -29,7 +29,7 @@ def test_default_bake_is_ready_and_its_report_fits_a_terminal(project):
     lines = result.stdout.splitlines()
     assert result.returncode == 0 and len(lines) <= 24
     assert "MODEL_CARD.md:19: PF301 warning: 18 placeholders left (lines 19, 23, 39, …)" in lines
-    assert lines[-1].endswith(": 0 error(s), 19 warning(s), 0 info: ready for release")
+    assert lines[-1].endswith(": 0 error(s), 20 warning(s), 0 info: ready for release")
     assert "\033[" not in result.stdout and any(line.startswith("    hint: ") for line in lines)
     verbose = run_cli("check", project, "-v").stdout.splitlines()
     assert sum("PF301 warning: placeholder left" in line for line in verbose) == 18
@@ -37,10 +37,10 @@ def test_default_bake_is_ready_and_its_report_fits_a_terminal(project):
 
 def test_json_lists_every_finding(project):
     code, report = check_json(project)
-    assert code == 0 and report["ok"] is True and report["errors"] == 0 and report["warnings"] == 19
+    assert code == 0 and report["ok"] is True and report["errors"] == 0 and report["warnings"] == 20
     assert set(report) == {"project", "ok", "errors", "warnings", "infos", "strict", "findings"}
     assert report["project"] == str(project.resolve())
-    assert codes(report) == {"PF301", "PF504"} and len(report["findings"]) == 19
+    assert codes(report) == {"PF301", "PF504", "PF412"} and len(report["findings"]) == 20
     for item in report["findings"]:
         assert set(item) == {"code", "severity", "path", "line", "message", "hint"}
 

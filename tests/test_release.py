@@ -198,7 +198,8 @@ def test_sbom_is_valid_cyclonedx_1_6_and_describes_the_release(project, tmp_path
     assert main["licenses"] == [{"license": {"id": config["extra"]["license"]}}]
     assert main["authors"] == [{"email": address} for address in config["maintainers"]]
     purls = sorted(c.get("purl") for c in sbom["components"])
-    assert purls == ["pkg:pypi/helper", "pkg:pypi/numpy@2.1.0", "pkg:pypi/packflow@0.4.1"]
+    assert purls == ["pkg:pypi/helper?download_url=https://example.org/helper-1.0.tar.gz", "pkg:pypi/numpy@2.1.0",
+                     "pkg:pypi/packflow@0.4.1"]  # a URL requirement is not the index's package (issue 15 item 16)
     again = tmp_path / "again"
     assert run_cli("export", project, "-o", again, "--sbom").returncode == 0
     assert (again / "my_analytic-0.1.0.zip.cdx.json").read_text() == text  # reproducible

@@ -52,8 +52,9 @@ class AdvisoryDatabase:
     """OSV records indexed by package name; matches (name, version) pairs with OSV's semantics."""
 
     def __init__(self, description: str, index: dict[str, list[_Entry]], problems: tuple[Problem, ...] = (),
-                 record_count: int = 0) -> None:
+                 record_count: int = 0, newest: Optional[str] = None) -> None:
         self.description = description
+        self.newest = newest  # the latest `modified` of any record: how fresh the database is
         self.problems = problems
         self.record_count = record_count
         self._index = index
@@ -118,6 +119,7 @@ def open_database(path: Path) -> AdvisoryDatabase:
     problems: list[Problem] = []
     seen: set[str] = set()
     records = 0
+    newest = ""
     for member, data in blobs:
         if isinstance(data, Problem):
             problems.append(data)
@@ -130,11 +132,14 @@ def open_database(path: Path) -> AdvisoryDatabase:
             problems.append(Problem(member, f"{record['id']} appears twice; the first copy is used"))
             continue
         seen.add(record["id"])
+        modified = record.get("modified")
+        if isinstance(modified, str) and modified > newest:
+            newest = modified
         _add(index, record)
     if not index:
         raise AdvisorySourceError(f"{path}: holds no PyPI advisory ({records} usable records, {len(problems)} "
                                   f"unreadable): is it OSV's PyPI dump?")
-    return AdvisoryDatabase(str(path), index, tuple(problems), records)
+    return AdvisoryDatabase(str(path), index, tuple(problems), records, newest or None)
 
 
 def _add(index: dict[str, list[_Entry]], record: JsonObject) -> None:

@@ -32,6 +32,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from ..errors import EXIT_BLOCKED
 from .records import DepsError, RequirementRecord, normalize_name
 from .reqfile import logical_lines, read_requirements_text
 
@@ -41,10 +42,13 @@ HEADER_LINE = re.compile(r"# packflow-export lock: (?P<source>\S+) sha256=(?P<di
                          r"python_version=(?P<python>\S+)")
 PYTHON_VERSION = re.compile(r"\d+\.\d+(\.\d+)?")
 INCLUDE_OPTIONS = ("-r", "--requirement", "-c", "--constraint")
+URL_HASH = re.compile(r"#(?:.*&)?(?:sha256|sha384|sha512)=[0-9a-fA-F]+")
 
 
 class LockError(DepsError):
-    """The lock could not be made: uv is missing or failed (its error is in the message)."""
+    """The lock could not be made: uv is missing or failed (its error is in the message): exit 1."""
+
+    exit_code = EXIT_BLOCKED
 
 
 @dataclass(frozen=True)
@@ -239,7 +243,7 @@ def hash_problems(requirements: Iterable[RequirementRecord]) -> tuple[tuple[Requ
     for item in requirements:
         if item.pinned_version is None and not item.url:
             unpinned.append(item)
-        elif not item.hashes:
+        elif not item.hashes and not URL_HASH.search(item.url or ""):  # pip checks a URL's #sha256= too
             unhashed.append(item)
     return tuple(unhashed), tuple(unpinned)
 

@@ -21,6 +21,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Iterable, Optional, Sequence
 
+from ..errors import EXIT_UNAVAILABLE
 from .records import DepsError, ProjectAudit
 
 DEFAULT_PASSWORD_ENV = "PACKFLOW_SMTP_PASSWORD"
@@ -31,7 +32,9 @@ TRUE = {"1", "true", "yes", "on"}
 
 
 class NotifyError(DepsError):
-    """The SMTP server cannot be used: bad URL, no password in the environment, unreachable, refused login."""
+    """The SMTP server cannot be used: bad URL, no password in the environment, unreachable, refused login (exit 4)."""
+
+    exit_code = EXIT_UNAVAILABLE
 
 
 @dataclass(frozen=True)

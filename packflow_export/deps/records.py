@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Optional
 
-from ..errors import PackflowExportError
+from ..errors import EXIT_UNAVAILABLE, PackflowExportError
 
-# Proposed for phase 2's errors.py: the advisory source (database file or OSV API) could not be read.
-EXIT_SOURCE_UNAVAILABLE = 4
+EXIT_SOURCE_UNAVAILABLE = EXIT_UNAVAILABLE  # the advisory source (database file or OSV API) could not be read
 OSV_VULNERABILITY_URL = "https://osv.dev/vulnerability/"
 
 

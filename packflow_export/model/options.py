@@ -30,3 +30,5 @@ class RunOptions(NamedTuple):
     run_tests: bool = False
     test_timeout: float = 600.0
     load: Optional[LoadOptions] = None
+    osv_db: Optional[Path] = None  # the advisory source --db names (else the environment's, else no audit)
+    osv_url: Optional[str] = None  # the OSV API --osv-url names

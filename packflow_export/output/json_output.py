@@ -7,8 +7,8 @@ import json
 import sys
 from typing import Any, Callable, Optional, TextIO
 
-from ..results import (BumpResult, CheckResult, ExportResult, ReleaseResult, Result, RulesResult, Status,
-                       VerifyResult)
+from ..results import (AuditResult, BumpResult, CheckResult, ExportResult, LockCommandResult, ReleaseResult, Result,
+                       RulesResult, Status, VerifyResult)
 
 Document = dict[str, Any]
 
@@ -56,6 +56,28 @@ def rules_json(result: RulesResult) -> Document:
     return {"ok": True, "rules": [rule._asdict() for rule in result.rules]}
 
 
+def lock_json(result: LockCommandResult) -> Document:
+    return {"ok": True, "requirements": str(result.path), "source_sha256": result.digest,
+            "python_version": result.python_version, "pins": result.pins}
+
+
+def audit_json(result: AuditResult) -> Document:
+    projects = []
+    for project in result.projects:
+        audit = project.audit
+        projects.append({"project": audit.source, "archive": project.archive, "name": audit.name,
+                         "version": audit.version, "maintainers": list(audit.maintainers),
+                         "advisories": list(audit.advisory_ids), **project.report.as_dict()})
+    notifications = [{"project": item.project, "version": item.version, "sent": item.sent,
+                      "recipients": list(item.recipients), "problem": item.problem} for item in result.deliveries]
+    alerts = [{"project": alert.project, "recipients": list(alert.recipients), "subject": alert.subject,
+               "body": alert.body} for alert in result.alerts]
+    issue = None if result.issue is None else {"provider": result.issue.provider, "action": result.issue.action,
+                                               "number": result.issue.number, "url": result.issue.url}
+    return {"ok": result.ok, "status": result.status.value, "source": result.source, "projects": projects,
+            "alerts": alerts, "notifications": notifications, "dry_run": result.dry_run, "issue": issue}
+
+
 class JsonReporter:
     """One JSON object on stdout, whatever happened."""
 
@@ -65,7 +87,8 @@ class JsonReporter:
     def render(self, result: Result) -> None:
         documents: dict[type, Callable[[Any], Document]] = {
             CheckResult: check_json, ExportResult: export_json, ReleaseResult: release_json,
-            VerifyResult: verify_json, BumpResult: bump_json, RulesResult: rules_json}
+            VerifyResult: verify_json, BumpResult: bump_json, RulesResult: rules_json, LockCommandResult: lock_json,
+            AuditResult: audit_json}
         self.write(documents[type(result)](result))
 
     def error(self, code: int, message: str) -> None:

@@ -18,7 +18,7 @@ from urllib.parse import quote
 from .. import __version__
 from ..findings import Finding, Report, Rule
 from ..model.config import CONFIG
-from ..results import CheckResult, ExportResult, ReleaseResult, Result, VerifyResult
+from ..results import AuditResult, CheckResult, ExportResult, ReleaseResult, Result, VerifyResult
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 VERSION = "2.1.0"
@@ -96,6 +96,17 @@ def error_log(code: int, message: str) -> Document:
                                                             "results": []}]}
 
 
+def audit_log(result: AuditResult, exit_code: int) -> Document:
+    """One run per audited project or archive, each placed on its own folder or archive file."""
+    runs = []
+    for project in result.projects:
+        path = Path(project.report.subject)
+        log = sarif_log(project.report, archive=path if project.archive else None,
+                        folder=None if project.archive else path, exit_code=exit_code)
+        runs.extend(log["runs"])
+    return {"$schema": SCHEMA, "version": VERSION, "runs": runs}
+
+
 class SarifReporter:
     """One SARIF log on stdout, for code scanning (check, export, release, verify)."""
 
@@ -108,6 +119,8 @@ class SarifReporter:
             self.write(sarif_log(result.report, archive=Path(result.report.subject), exit_code=code))
         elif isinstance(result, (CheckResult, ExportResult, ReleaseResult)):
             self.write(sarif_log(result.report, exit_code=code))
+        elif isinstance(result, AuditResult):
+            self.write(audit_log(result, code))
         else:
             raise TypeError(f"SARIF reports findings; {type(result).__name__} has none")
 

@@ -9,8 +9,8 @@ from typing import Callable, Optional, TextIO
 
 from ..findings import Finding, Report
 from ..model.options import Phase
-from ..results import (BumpResult, CheckResult, ExportResult, ReleaseResult, Result, RulesResult, Status,
-                       VerifyResult)
+from ..results import (AuditResult, BumpResult, CheckResult, ExportResult, LockCommandResult, ReleaseResult, Result,
+                       RulesResult, Status, VerifyResult)
 
 SHOWN_LINES = 3
 COLOURS = {"error": "31", "warning": "33", "info": "36"}
@@ -96,7 +96,8 @@ class TextReporter:
     def render(self, result: Result) -> None:
         renderers: dict[type, Callable[..., None]] = {
             CheckResult: self.check, ExportResult: self.export, ReleaseResult: self.release,
-            VerifyResult: self.verify, BumpResult: self.bump, RulesResult: self.rules}
+            VerifyResult: self.verify, BumpResult: self.bump, RulesResult: self.rules, LockCommandResult: self.lock,
+            AuditResult: self.audit}
         renderers[type(result)](result)
 
     def error(self, code: int, message: str) -> None:
@@ -162,3 +163,32 @@ class TextReporter:
         else:
             for rule in result.rules:
                 self._print(f"{rule.code}  {rule.severity:<7}  {rule.summary}")
+
+    def lock(self, result: LockCommandResult) -> None:
+        self._print(f"wrote {result.path} ({result.pins} pins with their hashes, for Python {result.python_version} on "
+                    f"every platform)")
+
+    def audit(self, result: AuditResult) -> None:
+        for project in result.projects:
+            audit = project.audit
+            kind = "archive" if project.archive else "project"
+            advisories = len(audit.advisory_ids)
+            label = (f"{audit.name} {audit.version}: {advisories} known advisor{'y' if advisories == 1 else 'ies'}"
+                     if advisories else f"{audit.name} {audit.version}: no known vulnerability")
+            print_report(project.report, self.stream, verbose=True, quiet=self.quiet, label=f"{kind} {label}")
+        for alert in result.alerts if result.dry_run else ():
+            self._print(f"\nwould send to {', '.join(alert.recipients)}\nSubject: {alert.subject}\n\n{alert.body}")
+        for delivery in result.deliveries:
+            if delivery.sent:
+                self._print(f"emailed {', '.join(delivery.recipients)} about {delivery.project} {delivery.version}"
+                            + (f" ({delivery.problem})" if delivery.problem else ""))
+            elif delivery.problem != "dry run":
+                self._print(f"no email about {delivery.project} {delivery.version}: {delivery.problem}")
+        if result.issue is not None:
+            where = f" #{result.issue.number}" if result.issue.number is not None else ""
+            self._print(f"{result.issue.provider} issue{where}: {result.issue.action}"
+                        + (f" ({result.issue.url})" if result.issue.url else ""))
+        affected = sum(1 for project in result.projects if project.audit.hits)
+        verdict = "blocked" if not result.ok else "nothing blocks"
+        self._print(f"audited {len(result.projects)} project(s) against {result.source}: {affected} affected, "
+                    f"{verdict}")
