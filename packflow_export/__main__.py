@@ -138,6 +138,12 @@ def _verify_parser(parser: argparse.ArgumentParser) -> None:
                         help="refuse archives whose members declare more than this in all (default: 64G)")
     parser.add_argument("--run-tests", action="store_true", help="with --load, also run the project's tests there")
     _load_options(parser)
+    _model_file_options(parser)
+
+
+def _model_file_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--load-unsafe-model-files", action="store_true",
+                        help="with --load, load even when a model file would run code (PF826); recorded as PF827")
 
 
 def _rules_parser(parser: argparse.ArgumentParser) -> None:
@@ -161,8 +167,8 @@ def _load(args: argparse.Namespace) -> Optional[LoadOptions]:
     """The load proof's options with --load, else None (and its options refused)."""
     if args.load:
         return _proof(args)
-    for option in ("index_url", "find_links", "offline", "no_cache"):
-        if getattr(args, option):
+    for option in ("index_url", "find_links", "offline", "no_cache", "load_unsafe_model_files"):
+        if getattr(args, option, None):
             raise UsageError(f"--{option.replace('_', '-')} only applies with --load")
     return None
 
@@ -175,7 +181,7 @@ def _proof(args: argparse.Namespace) -> LoadOptions:
         if not folder.is_dir():
             raise UsageError(f"--find-links {folder}: no such folder")
     return LoadOptions(args.index_url, tuple(args.find_links), args.offline, not args.no_cache, args.load_timeout,
-                       getattr(args, "run_tests", False))
+                       getattr(args, "run_tests", False), getattr(args, "load_unsafe_model_files", False))
 
 
 def _run_options(args: argparse.Namespace, load: Optional[LoadOptions] = None) -> RunOptions:

@@ -23,6 +23,7 @@ from .model.selection import SelectedFile, Selection
 from .model.views import FileChanged, Unreadable, open_regular, read_regular
 from .results import ExportResult, Status
 from .rules.contents import CHANGED
+from .rules.modelfiles import ScanSettings, settings_for, using
 from .rules.runner import Command, run_checks
 
 Progress = Callable[[int], Callable[[int], None]]  # (total bytes) -> (bytes done) -> None
@@ -101,7 +102,7 @@ def export_project(ctx: ProjectContext, output_dir: Path, *, force: bool = False
     if dry_run:
         return ExportResult(Status.LISTED, report, Path(output_dir).resolve() / target_name,
                             listing=_listing(selection))
-    scanner = _Scanner(selection.files, ctx.options.allowed_secrets)
+    scanner = _Scanner(selection.files, ctx.options.allowed_secrets, settings_for(ctx))
     if not report.ok:  # nothing will be written, but the report still lists every secret
         report.add(scanner.run_all())
         return ExportResult(Status.BLOCKED, report)
@@ -155,12 +156,12 @@ class _Blocked(Exception):
 class _Scanner:
     """The content scan of the selected files, in order, on its own thread; each file's CRC-32 comes with it."""
 
-    def __init__(self, files: list[SelectedFile], allowed: frozenset[str]):
+    def __init__(self, files: list[SelectedFile], allowed: frozenset[str], model_settings: ScanSettings):
         import threading
 
         from . import secrets
 
-        self.files, self.allowed = files, frozenset(allowed)
+        self.files, self.allowed, self.model_settings = files, frozenset(allowed), model_settings
         self.finder = secrets.finder_for(sum(item.size for item in files))
         self.codec = zipformat.codec()
         self.results: dict[int, ScanResult] = {}  # file index -> (findings, CRC-32 or None)
@@ -196,8 +197,9 @@ class _Scanner:
                     yield view[:count]  # the scan copies what it keeps: the buffer is read into again
             if not self.stop:
                 crcs.append(crc)
-        found = scan_file(item.name, whole if item.size <= KEEP_FILE_BYTES else chunks, self.allowed, self.finder,
-                          lambda: open_regular(item.path, item.identity))
+        with using(self.model_settings):  # the model-file analysis in scan_file, with the run's allow-list
+            found = scan_file(item.name, whole if item.size <= KEEP_FILE_BYTES else chunks, self.allowed,
+                              self.finder, lambda: open_regular(item.path, item.identity))
         return found, (crcs[0] if crcs else None)
 
     def keep(self, index: int, data: bytes) -> None:

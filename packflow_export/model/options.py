@@ -19,6 +19,7 @@ class LoadOptions(NamedTuple):
     cache: bool = True
     timeout: float = 600.0
     run_tests: bool = False
+    unsafe_model_files: bool = False  # load even when a model file has a blocking finding (recorded in the report)
 
 
 class RunOptions(NamedTuple):
