@@ -165,12 +165,18 @@ def _verify_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-tests", action="store_true", help="with --load, also run the project's tests there")
     _load_options(parser)
     _verify_trust_options(parser)
+    _model_file_options(parser)
 
 
 def _verify_trust_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--accept-recorded-policy", action="store_true",
                         help="apply the policy and --allow-secret exceptions the archive records (default: shown, "
                              "not applied); the rules that keep an archive intact stay at your policy's level")
+
+
+def _model_file_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--load-unsafe-model-files", action="store_true",
+                        help="with --load, load even when a model file would run code (PF826); recorded as PF827")
 
 
 def _rules_parser(parser: argparse.ArgumentParser) -> None:
@@ -194,8 +200,8 @@ def _load(args: argparse.Namespace) -> Optional[LoadOptions]:
     """The load proof's options with --load, else None (and its options refused)."""
     if args.load:
         return _proof(args)
-    for option in ("index_url", "find_links", "offline", "no_cache"):
-        if getattr(args, option):
+    for option in ("index_url", "find_links", "offline", "no_cache", "load_unsafe_model_files"):
+        if getattr(args, option, None):
             raise UsageError(f"--{option.replace('_', '-')} only applies with --load")
     return None
 
@@ -210,7 +216,8 @@ def _proof(args: argparse.Namespace) -> LoadOptions:
     from .load import choose
 
     options = LoadOptions(args.index_url, tuple(args.find_links), args.offline, not args.no_cache, args.load_timeout,
-                          getattr(args, "run_tests", False), args.sandbox)
+                          getattr(args, "run_tests", False), args.sandbox,
+                          getattr(args, "load_unsafe_model_files", False))
     choose(options)  # --sandbox require without a working bubblewrap: exit 2 before any work
     return options
 

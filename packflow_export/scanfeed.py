@@ -19,6 +19,7 @@ from .findings import Finding, Report
 from .model.selection import SelectedFile
 from .model.views import FileChanged, Unreadable, open_regular, read_regular
 from .rules.contents import scan_file
+from .rules.modelfiles import ScanSettings, using
 
 ScanResult = tuple[Sequence[Finding], Optional[int]]  # a file's findings, and its CRC-32 when it was read whole
 
@@ -34,10 +35,10 @@ class Blocked(Exception):
 class Scanner:
     """The content scan of the selected files, in order, on its own thread; each file's CRC-32 comes with it."""
 
-    def __init__(self, files: list[SelectedFile], allowed: frozenset[str]):
+    def __init__(self, files: list[SelectedFile], allowed: frozenset[str], model_settings: ScanSettings):
         from . import secrets
 
-        self.files, self.allowed = files, frozenset(allowed)
+        self.files, self.allowed, self.model_settings = files, frozenset(allowed), model_settings
         self.finder = secrets.finder_for(sum(item.size for item in files))
         self.codec = zipformat.codec()
         self.results: dict[int, ScanResult] = {}  # file index -> (findings, CRC-32 or None)
@@ -71,8 +72,9 @@ class Scanner:
                     yield view[:count]  # the scan copies what it keeps: the buffer is read into again
             if not self.stop:
                 crcs.append(crc)
-        found = scan_file(item.name, whole if item.size <= KEEP_FILE_BYTES else chunks, self.allowed, self.finder,
-                          lambda: open_regular(item.path, item.identity))
+        with using(self.model_settings):  # the model-file analysis in scan_file, with the run's allow-list
+            found = scan_file(item.name, whole if item.size <= KEEP_FILE_BYTES else chunks, self.allowed,
+                              self.finder, lambda: open_regular(item.path, item.identity))
         return found, (crcs[0] if crcs else None)
 
     def keep(self, index: int, data: bytes) -> None:

@@ -20,6 +20,7 @@ class LoadOptions(NamedTuple):
     timeout: float = 600.0
     run_tests: bool = False
     sandbox: str = "auto"  # auto | require | off (sandbox.py)
+    unsafe_model_files: bool = False  # load even when a model file has a blocking finding (recorded in the report)
 
 
 class RunOptions(NamedTuple):

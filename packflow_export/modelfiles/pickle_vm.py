@@ -173,7 +173,8 @@ class PickleVM:
                 module, name = _compat_pickle.NAME_MAPPING[(module, name)]
             elif module in _compat_pickle.IMPORT_MAPPING:
                 module = _compat_pickle.IMPORT_MAPPING[module]
-        self.effects += 1
+        if _importable(module) and _importable(name):  # "mport os" (a Python file read as INST) imports nothing
+            self.effects += 1
         glob = Global(module, name, self.ctx.allow.actions(module, name))
         self.ctx.globals.add(glob.dotted)
         if glob.actions is None:
@@ -255,8 +256,11 @@ class PickleVM:
             self.refuse(IssueKind.BUILD, target, "modifies")
 
     def persistent(self, pid: Any) -> Any:
-        """PERSID/BINPERSID: only PyTorch's loaders resolve them: a storage, or (legacy) a module's class."""
-        self.effects += 1
+        """PERSID/BINPERSID: only PyTorch's loaders resolve them: a storage, or (legacy) a module's class. Plain
+        pickle.load refuses one before anything runs, so outside PyTorch it does not make bytes a pickle (a PNG's
+        first bytes read as NEWFALSE, PERSID)."""
+        if self.torch:
+            self.effects += 1
         if self.persistent_ids is not None and len(self.persistent_ids) < self.ctx.limits.max_retained:
             self.persistent_ids.append(pid)
         if self.torch and isinstance(pid, tuple) and len(pid) > 1 and pid[0] == "module" \
@@ -318,3 +322,8 @@ def _quoted(line: bytes | None) -> Any:
         return codecs.escape_decode(line[1:-1])[0].decode("latin-1")
     except ValueError:
         raise Malformed("bad escape in STRING") from None
+
+
+def _importable(dotted: str) -> bool:
+    """Whether an import or getattr of this name could succeed (and so run anything)."""
+    return bool(dotted) and all(part.isidentifier() for part in dotted.split("."))

@@ -36,7 +36,7 @@ def looks_like_pickle(head: bytes, allow: AllowList) -> bool:
         return vm.effects > 0 or (len(head) >= SNIFF_BYTES and scratch.opcodes > 16)
     except Exception:  # noqa: BLE001 - a sniff: any other failure means the bytes are not a pickle we can read
         return vm.effects > 0
-    return True
+    return vm.effects > 0 or scratch.opcodes > 16  # not a text whose first byte is STOP ('.. note' in .rst)
 
 
 def _label(member: str, index: int) -> str:

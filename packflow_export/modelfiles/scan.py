@@ -86,7 +86,7 @@ def _scan_stream(ctx: Context, stream: BinaryIO, member: str, depth: int) -> For
         ctx.compression.append(kind)
         inner = containers.Inflating(reader.rest(), kind, ctx)
         found = _scan_stream(ctx, inner, member, depth + 1)  # type: ignore[arg-type]
-        return found if found != Format.NOT_A_MODEL else Format.PICKLE
+        return found
     shape = sniff.container(head)
     if shape == sniff.ZIP:
         return _in_copy(_scan_zip, ctx, stream, reader, start, member, depth)

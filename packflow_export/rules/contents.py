@@ -19,6 +19,7 @@ from ..model.views import CorruptMember, FileChanged, Unreadable
 from .archive import CORRUPT
 from .check import Check, Need, archive_of, folder_of
 from .files import UNREADABLE, unreadable
+from .modelfiles import ModelTap, scan_rules, scanning
 
 if TYPE_CHECKING:
     import zipfile
@@ -159,8 +160,10 @@ def scan_file(name: str, open_chunks: Callable[[], Iterable[ByteChunk]], allowed
     A zip archive inside the project is looked into: reopen() gives it back seekable (else it is spooled)."""
     found = _name_findings(name, allowed, finder.rules)
     spool = None if reopen else _Spool()
+    tap = ModelTap(name, reopen)  # model files are analysed from the same chunks (rules/modelfiles.py)
     try:
-        kind, hits, head = _scan(open_chunks, name, finder, spool)
+        kind, hits, head = _scan(open_chunks, name, finder, spool, tap)
+        found += tap.close()
         if head.startswith(ZIP_MAGIC):
             if reopen is not None:
                 with reopen() as handle:
@@ -177,6 +180,7 @@ def scan_file(name: str, open_chunks: Callable[[], Iterable[ByteChunk]], allowed
     except Unreadable as exc:
         return found + [unreadable(name, str(exc))]
     finally:
+        tap.close(complete=False)
         if spool is not None:
             spool.close()
     if head.startswith(LFS_POINTER):
@@ -246,7 +250,7 @@ class _Spool:
 
 
 def _scan(open_chunks: Callable[[], Iterable[ByteChunk]], name: str, finder: secrets.Finder,
-          spool: Optional[_Spool]) -> tuple[str, list[NestedHit], bytes]:
+          spool: Optional[_Spool], tap: ModelTap) -> tuple[str, list[NestedHit], bytes]:
     """(kind, [(inner name or None, hit)], the first KiB)."""
     head: list[bytes] = []
 
@@ -256,6 +260,7 @@ def _scan(open_chunks: Callable[[], Iterable[ByteChunk]], name: str, finder: sec
                 head.append(bytes(chunk[:1024]))
             if spool is not None and head[0].startswith(ZIP_MAGIC):
                 spool.add(chunk)
+            tap.feed(chunk)
             yield chunk
     kind, hits = secrets.scan_chunks(chunks(), name, finder)
     return kind, [(None, hit) for hit in hits], head[0] if head else b""
@@ -375,7 +380,8 @@ def members_hold(ctx: Context) -> Iterator[Finding]:
 
 
 def scan(ctx: Context) -> Iterable[Finding]:
-    return scan_contents(ctx.scan_entries(), ctx.options.allowed_secrets)
+    with scanning(ctx):
+        return list(scan_contents(ctx.scan_entries(), ctx.options.allowed_secrets))
 
 
 RULES = (SECRET, LINK, ALLOWED_SECRET, STAND_IN, BAD_NAME, REQUIRED_LEFT_OUT, UNSCANNED, CHANGED)
@@ -384,9 +390,10 @@ CHECKS = (
     Check("names", names, raises=(BAD_NAME,)),
     Check("required files", required, raises=(REQUIRED_LEFT_OUT,), needs=Need.FOLDER),
     Check("members hold", members_hold, raises=(REQUIRED_LEFT_OUT,), needs=Need.ARCHIVE),
-    Check("secrets", scan, raises=(SECRET, ALLOWED_SECRET, STAND_IN, UNSCANNED, CHANGED, UNREADABLE),
+    Check("secrets", scan, raises=(SECRET, ALLOWED_SECRET, STAND_IN, UNSCANNED, CHANGED, UNREADABLE) + scan_rules(),
           needs=Need.STREAM | Need.FOLDER),
     # The same scan on an archive's members, which can also fail to read back intact.
-    Check("secrets in members", scan, raises=(SECRET, ALLOWED_SECRET, STAND_IN, UNSCANNED, CORRUPT, UNREADABLE),
+    Check("secrets in members", scan,
+          raises=(SECRET, ALLOWED_SECRET, STAND_IN, UNSCANNED, CORRUPT, UNREADABLE) + scan_rules(),
           needs=Need.STREAM | Need.ARCHIVE),
 )

@@ -10,6 +10,7 @@ from ..findings import Report
 from ..model.context import Context, Subject
 from . import registry
 from .check import Check, Need, Stage
+from .modelfiles import refuses_load
 
 
 class Command(Enum):
@@ -52,7 +53,7 @@ def run_checks(ctx: Context, command: Command) -> Report:
             continue
         found = 0
         for check in (check for check in planned if check.stage is stage):
-            if Need.LOAD in check.needs and not intact(report):
+            if Need.LOAD in check.needs and (not intact(report) or refuses_load(report)):
                 continue
             findings = list(check.run(ctx))
             found += len(findings)
