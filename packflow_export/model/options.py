@@ -29,3 +29,4 @@ class RunOptions(NamedTuple):
     run_tests: bool = False
     test_timeout: float = 600.0
     load: Optional[LoadOptions] = None
+    committed: tuple[str, ...] = ()  # the hook: the files being committed, as pre-commit names them

@@ -6,7 +6,8 @@ check with every rule it can raise and what it needs. The registry is built from
 rule registers itself by being imported); runner.py decides which checks run for check, export and verify.
 
 Families and their codes: files PF1xx, config PF2xx, documents PF3xx, requirements PF4xx, backend PF5xx,
-git PF6xx, tests PF7xx, contents PF8xx, archive PF9xx (verify) and load PF95x (verify --load).
+git PF6xx, tests PF701-PF703, the commit hook PF704-PF709, contents PF8xx, archive PF9xx (verify) and load
+PF95x (verify --load).
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from typing import Iterable, Mapping, NamedTuple
 
 from ..findings import Rule, RuleError
 from ..model.context import Subject
-from . import archive, backend, config, contents, documents, files, git, load, requirements, tests
+from . import archive, backend, commit, config, contents, documents, files, git, load, requirements, tests
 from .check import Check
 
 # The order in which the checks run (within a stage) and their findings are listed.
-FAMILIES: tuple[ModuleType, ...] = (config, files, requirements, documents, backend, git, contents, tests, archive,
-                                    load)
+FAMILIES: tuple[ModuleType, ...] = (config, files, requirements, documents, backend, git, contents, commit, tests,
+                                    archive, load)
 
 
 class Registry(NamedTuple):
