@@ -1,4 +1,4 @@
-"""Command line: `python -m packflow_export [check|export|verify|release|bump|rules|lock|audit] ...`.
+"""Command line: `python -m packflow_export [check|export|verify|release|bump|hook|rules|lock|audit] ...`.
 
 A parser factory (each subcommand owns its options), one reporter chosen once by --format, and one place that maps
 failures to exit codes; the work is in the library modules, the printing in output/.
@@ -179,6 +179,14 @@ def _model_file_options(parser: argparse.ArgumentParser) -> None:
                         help="with --load, load even when a model file would run code (PF826); recorded as PF827")
 
 
+def _hook_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="*", type=str, metavar="FILE",
+                        help="the files being committed, relative to the current directory (pre-commit passes them)")
+    parser.add_argument("--project", type=Path, default=Path("."), metavar="PROJECT_PATH",
+                        help="the Packflow project folder (default: the current directory, the repository root)")
+    _report_options(parser)
+
+
 def _rules_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("code", nargs="?", metavar="CODE")
     _format_options(parser, ("text", "json"))
@@ -237,6 +245,21 @@ def run_check(args: argparse.Namespace) -> CheckResult:
 
     project = resolve_project(args.project)
     return check_project(ProjectContext(project, load_policy(args.policy), _run_options(args)))
+
+
+def run_hook(args: argparse.Namespace) -> CheckResult:
+    from .check import check_commit
+    from .model.context import ProjectContext
+    from .model.options import RunOptions
+    from .policy import load_policy
+
+    try:
+        project = resolve_project(args.project)
+    except NotAProject as exc:
+        raise NotAProject(f"{exc} (a project in a subfolder of the repository: args: [--project, path/to/project] "
+                          f"under the hook in .pre-commit-config.yaml)") from None
+    options = RunOptions(args.strict, frozenset(args.allow_secret), committed=tuple(args.files))
+    return check_commit(ProjectContext(project, load_policy(args.policy), options))
 
 
 def run_export(args: argparse.Namespace) -> ExportResult:
@@ -378,6 +401,8 @@ SUBCOMMANDS = {
                           "write the archive, .sha256 and SBOM, prove the archive loads", _release_parser, run_release),
     "bump": Subcommand("move packflow.yaml and MODEL_CARD.md to a new version; print the git commands", _bump_parser,
                        run_bump),
+    "hook": Subcommand("the pre-commit hook: the commit-time rules, and the secret scan over the FILEs being committed",
+                       _hook_options, run_hook),
     "rules": Subcommand("list the rules, or explain one: what it checks, why, how to fix it", _rules_parser, run_rules),
     "lock": Subcommand("compile requirements.in into requirements.txt with every pin and its hashes (uv)", _lock_parser,
                        run_lock),

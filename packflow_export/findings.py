@@ -130,3 +130,28 @@ class Report:
         return {"ok": self.ok, "errors": self.count("error"), "warnings": self.count("warning"),
                 "infos": self.count("info"), "strict": self.strict,
                 "findings": [item.as_dict() for item in self._findings]}
+
+
+# Letters whose names start with a vowel sound: "an AWS key", "an SSH key", "an RSA key" (but "a JWT", "a URL").
+_VOWEL_SOUND_LETTERS = frozenset("AEFHILMNORSX")
+_INITIALISMS_IN_LOWER_CASE = frozenset({"npm"})
+_YOU_OR_WON_SOUND = ("uni", "use", "usu", "user", "uti", "eu", "one", "once")  # a vowel letter, a consonant sound
+_SILENT_H = ("hour", "honest", "honour", "honor", "heir")
+
+
+def with_article(phrase: str) -> str:
+    """The phrase after "a" or "an", chosen by how its first word sounds: "an AWS access key ID", "a JWT"."""
+    word = phrase.split(maxsplit=1)[0].strip("\"'`(") if phrase.strip() else ""
+    lower = word.lower()
+    if not word:
+        sound_is_vowel = False
+    elif word[0].isdigit():  # "an 8-bit", "an 11-digit", "an 18000-step"; "a 1Password", "a 110-line"
+        digits = word[:len(word) - len(word.lstrip("0123456789"))]
+        sound_is_vowel = digits.startswith("8") or (len(digits) % 3 == 2 and digits[:2] in ("11", "18"))
+    elif (len(word) > 1 and word[:2].isupper()) or lower in _INITIALISMS_IN_LOWER_CASE:
+        sound_is_vowel = word[0].upper() in _VOWEL_SOUND_LETTERS  # read letter by letter
+    elif lower.startswith(_SILENT_H):
+        sound_is_vowel = True
+    else:
+        sound_is_vowel = lower[0] in "aeiou" and not lower.startswith(_YOU_OR_WON_SOUND)
+    return f"{'an' if sound_is_vowel else 'a'} {phrase}"

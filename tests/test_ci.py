@@ -105,11 +105,12 @@ def test_github_workflow_pins_actions_and_limits_permissions(cookies, ci):
     workflow = load_yaml(project / ".github/workflows/packflow.yml")
     text = (project / ".github/workflows/packflow.yml").read_text()
     uses = re.findall(r"uses: (\S+)@(\S+)\s+# (v\S+)", text)
-    assert {name for name, _, _ in uses} == {"actions/checkout", "actions/setup-python",
-                                             "actions/attest-build-provenance", "github/codeql-action/upload-sarif"}
+    assert {name for name, _, _ in uses} == {"actions/checkout", "actions/setup-python", "actions/upload-artifact",
+                                             "actions/download-artifact", "actions/attest-build-provenance",
+                                             "github/codeql-action/upload-sarif"}
     assert all(re.fullmatch(r"[0-9a-f]{40}", sha) for _, sha, _ in uses)
     assert workflow["permissions"] == {"contents": "read"}
-    assert workflow["jobs"]["release"]["permissions"] == {"contents": "write", "id-token": "write",
+    assert workflow["jobs"]["publish"]["permissions"] == {"contents": "write", "id-token": "write",
                                                           "attestations": "write"}
     assert "permissions" not in workflow["jobs"]["test"]
     assert workflow["jobs"]["code-scanning"]["permissions"] == {"contents": "read", "actions": "read",
@@ -121,6 +122,40 @@ def test_github_workflow_pins_actions_and_limits_permissions(cookies, ci):
     assert checkouts and all(step["with"]["persist-credentials"] is False for step in checkouts)
     dependabot = load_yaml(project / ".github/dependabot.yml")
     assert {u["package-ecosystem"] for u in dependabot["updates"]} == {"github-actions", "pip"}
+
+
+WRITE_PERMISSIONS = {"contents", "id-token", "attestations", "packages", "security-events"}
+
+
+def writes(job: dict, workflow: dict) -> set:
+    """The write permissions (id-token included) a job's token holds: its own, else the workflow's."""
+    permissions = job.get("permissions", workflow.get("permissions", {}))
+    return {scope for scope, level in permissions.items() if level == "write" and scope in WRITE_PERMISSIONS}
+
+
+@pytest.mark.parametrize("ci", GITHUB)
+def test_github_release_builds_read_only_and_publishes_only_the_artifact(cookies, ci):
+    """A job that installs requirements or runs project code holds no token that can write, sign or attest; the
+    job that can only downloads the build's artifact, attests and publishes it."""
+    project = cookies.bake(extra_context={"ci": ci}).project_path
+    workflow = load_yaml(project / ".github/workflows/packflow.yml")
+    jobs = workflow["jobs"]
+    build, publish = jobs["build"], jobs["publish"]
+    assert writes(build, workflow) == set() and build["permissions"] == {"contents": "read"}
+    assert writes(publish, workflow) == {"contents", "id-token", "attestations"} and publish["needs"] == "build"
+    for name, job in jobs.items():
+        runs = " ".join(step.get("run", "") for step in job["steps"])
+        if "-r requirements.txt" in runs or "pytest" in runs or "packflow_export release" in runs:
+            assert writes(job, workflow) == set(), name
+    actions = [step["uses"].split("@")[0] for step in publish["steps"] if "uses" in step]
+    assert actions == ["actions/download-artifact", "actions/attest-build-provenance"]
+    assert [step["name"] for step in publish["steps"] if "run" in step] == ["Publish"]
+    assert steps_by_name(workflow, "publish")["Publish"]["run"].startswith("gh release create ")
+    (upload,) = [step for step in build["steps"] if step.get("uses", "").startswith("actions/upload-artifact@")]
+    download = publish["steps"][0]
+    assert upload["with"]["name"] == download["with"]["name"] and upload["with"]["if-no-files-found"] == "error"
+    assert upload["with"]["path"].rstrip("/") == download["with"]["path"] == "dist"
+    assert "--output-dir dist" in steps_by_name(workflow, "build")["Release"]["run"]
 
 
 def runner_copy(pristine: Path, destination: Path) -> Path:
@@ -160,7 +195,7 @@ def tagged_project(cookies, ci: str, *other_tags: str) -> tuple:
 def test_github_release_job_runs_with_the_github_environment(cookies, tmp_path, runner_venv, wheel, wheelhouse):
     project, version, archive = tagged_project(cookies, "github")
     workflow = load_yaml(project / ".github/workflows/packflow.yml")
-    steps = steps_by_name(workflow, "release")
+    steps = {**steps_by_name(workflow, "build"), **steps_by_name(workflow, "publish")}
     fake_bin = tmp_path / "fake-bin"
     fake_bin.mkdir()
     (fake_bin / "gh").write_text(f"#!/bin/sh\nprintf '%s\\n' \"$@\" > {tmp_path / 'gh-args'}\n"
@@ -178,7 +213,7 @@ def test_github_release_job_runs_with_the_github_environment(cookies, tmp_path, 
     assert arguments[:3] == ["release", "create", f"v{version}"] and "--verify-tag" in arguments
     assert {a for a in arguments if a.startswith("dist/")} == {
         f"dist/{archive}", f"dist/{archive}.sha256", f"dist/{archive}.cdx.json"}
-    attest = next(step for step in workflow["jobs"]["release"]["steps"]
+    attest = next(step for step in workflow["jobs"]["publish"]["steps"]
                   if "attest-build-provenance" in step.get("uses", ""))
     assert attest["with"]["subject-path"] == "dist/*.zip"
     env["GITHUB_REF_NAME"] = "v9.9.9"
@@ -211,6 +246,19 @@ def test_github_code_scanning_job_writes_sarif_that_code_scanning_accepts(tmp_pa
 
 
 # GitLab CI ------------------------------------------------------------------------------------------------------------
+
+def test_gitlab_uses_the_job_token_only_in_the_release_jobs_publish_step(cookies):
+    """GitLab gives every job a CI_JOB_TOKEN (nothing withholds it), so the pipeline keeps its use in one place:
+    the release job's last script step, after the release command has written and checked the files."""
+    project = cookies.bake(extra_context={"ci": "gitlab"}).project_path
+    pipeline = load_yaml(project / ".gitlab-ci.yml")
+    using = [(name, index) for name, job in pipeline.items() if isinstance(job, dict)
+             for index, step in enumerate(job.get("script", []) + job.get("before_script", []))
+             if "CI_JOB_TOKEN" in step]
+    assert using == [("release", len(pipeline["release"]["script"]) - 1)]
+    assert "CI_JOB_TOKEN" not in json.dumps(pipeline["default"]) + json.dumps(pipeline.get("variables", {}))
+    assert pipeline["release"]["script"][0].startswith("python -m packflow_export release ")
+
 
 class Registry(http.server.BaseHTTPRequestHandler):
     """Stands in for GitLab's API on 127.0.0.1: records what the release job sends."""

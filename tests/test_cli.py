@@ -29,10 +29,17 @@ def test_default_bake_is_ready_and_its_report_fits_a_terminal(project):
     lines = result.stdout.splitlines()
     assert result.returncode == 0 and len(lines) <= 24
     assert "MODEL_CARD.md:19: PF301 warning: 18 placeholders left (lines 19, 23, 39, …)" in lines
-    assert lines[-1].endswith(": 0 error(s), 20 warning(s), 0 info: ready for release")
+    # The summary counts every finding and says in how many lines the report shows them (repeats folded).
+    assert lines[-1].endswith(": 0 error(s), 20 warning(s), 0 info in 3 line(s) (repeats of a rule in one file "
+                              "folded: -v lists each): ready for release")
+    assert sum(" warning: " in line for line in lines) == 3
     assert "\033[" not in result.stdout and any(line.startswith("    hint: ") for line in lines)
     verbose = run_cli("check", project, "-v").stdout.splitlines()
     assert sum("PF301 warning: placeholder left" in line for line in verbose) == 18
+    assert verbose[-1].endswith(": 0 error(s), 19 warning(s), 0 info: ready for release")
+    quiet = run_cli("check", project, "-q").stdout.splitlines()
+    assert quiet == [quiet[0]] and quiet[0].endswith(" info in 0 line(s) (-q hides warnings and info): ready for "
+                                                     "release")
 
 
 def test_json_lists_every_finding(project):

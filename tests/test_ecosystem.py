@@ -178,8 +178,8 @@ def test_generated_readme_first_screen_gives_the_next_three_commands(default_bak
 
 def test_pre_commit_hook_definition():
     (hook,) = load_yaml(REPO / ".pre-commit-hooks.yaml")
-    assert hook["id"] == "packflow-check" and hook["language"] == "python" and hook["pass_filenames"] is False
-    assert hook["entry"] == "packflow-export check"
+    assert hook["id"] == "packflow-check" and hook["language"] == "python" and hook["pass_filenames"] is True
+    assert hook["entry"] == "packflow-export hook"
 
 
 # cruft -----------------------------------------------------------------------------------------------

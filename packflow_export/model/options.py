@@ -33,3 +33,4 @@ class RunOptions(NamedTuple):
     load: Optional[LoadOptions] = None
     osv_db: Optional[Path] = None  # the advisory source --db names (else the environment's, else no audit)
     osv_url: Optional[str] = None  # the OSV API --osv-url names
+    committed: tuple[str, ...] = ()  # the hook: the files being committed, as pre-commit names them

@@ -1,5 +1,6 @@
 """Linter-style text: `path:line: CODE severity: message`, repeats of one code in one file folded into one line,
-a hint per rule, coloured on a terminal; then one summary line. What each command did, in words."""
+a hint per rule, coloured on a terminal; then one summary line, which counts every finding and, when the lines
+above show fewer (repeats folded, or -q), says in how many lines and why. What each command did, in words."""
 
 from __future__ import annotations
 
@@ -50,7 +51,8 @@ def print_report(report: Report, stream: Optional[TextIO] = None, *, verbose: bo
     paint = colour_enabled(stream)
     hinted = set()
     findings = tuple(f for f in report.findings if not quiet or f.severity == "error")
-    for item, count, lines in _grouped(findings, verbose):
+    groups = _grouped(findings, verbose)
+    for item, count, lines in groups:
         where = (item.path or ".") + (f":{item.line}" if item.line else "")
         severity = f"\033[{COLOURS[item.severity]}m{item.severity}\033[0m" if paint else item.severity
         message = group_message(item, count, lines) if count > 1 else item.message
@@ -65,7 +67,18 @@ def print_report(report: Report, stream: Optional[TextIO] = None, *, verbose: bo
     verdict = label or ("ready for release" if report.ok else "not ready: fix the errors above")
     if not report.ok and report.strict and not errors:
         verdict += " (strict: warnings block too)"
-    print(f"{report.subject}: {errors} error(s), {warnings} warning(s), {infos} info: {verdict}", file=stream)
+    shown = _shown(len(report.findings), len(findings), len(groups))
+    print(f"{report.subject}: {errors} error(s), {warnings} warning(s), {infos} info{shown}: {verdict}", file=stream)
+
+
+def _shown(total: int, listed: int, lines: int) -> str:
+    """What the counts cover when the lines above show fewer: repeats folded into one line, or hidden by -q."""
+    notes = []
+    if lines < listed:
+        notes.append("repeats of a rule in one file folded: -v lists each")
+    if listed < total:
+        notes.append("-q hides warnings and info")
+    return f" in {lines} line(s) ({'; '.join(notes)})" if notes else ""
 
 
 def print_phases(phases: tuple[Phase, ...], stream: TextIO) -> None:

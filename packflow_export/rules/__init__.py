@@ -6,8 +6,8 @@ check with every rule it can raise and what it needs. The registry is built from
 rule registers itself by being imported); runner.py decides which checks run for check, export and verify.
 
 Families and their codes: files PF1xx, config PF2xx, documents PF3xx, requirements PF40x, locks PF41x,
-advisories PF42x, backend PF5xx, git PF6xx, tests PF7xx, contents PF8xx (model files PF82x), archive PF9xx (verify)
-and load PF95x (verify --load).
+advisories PF42x, backend PF5xx, git PF6xx, tests PF701-PF703, the commit hook PF704-PF709, contents PF8xx (model
+files PF82x), archive PF9xx (verify) and load PF95x (verify --load).
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from typing import Iterable, Mapping, NamedTuple
 
 from ..findings import Rule, RuleError
 from ..model.context import Subject
-from . import advisories, archive, backend, config, contents, documents, files, git, load, locks, modelfiles
-from . import requirements, tests
+from . import advisories, archive, backend, commit, config, contents, documents, files, git, load, locks
+from . import modelfiles, requirements, tests
 from .check import Check
 
 # The order in which the checks run (within a stage) and their findings are listed.
-FAMILIES: tuple[ModuleType, ...] = (config, files, requirements, documents, backend, git, contents, tests, archive,
-                                    modelfiles, load, locks, advisories)
+FAMILIES: tuple[ModuleType, ...] = (config, files, requirements, documents, backend, git, contents, commit, tests,
+                                    archive, modelfiles, load, locks, advisories)
 
 
 class Registry(NamedTuple):

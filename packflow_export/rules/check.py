@@ -21,9 +21,10 @@ class Need(Flag):
     ARCHIVE = auto()  # an archive's records: its end record, directory and headers
     STREAM = auto()  # every byte of every file: the content scan (export runs it beside the writer)
     LOAD = auto()  # unpacks the archive and loads it in a clean environment (--load)
+    COMMIT = auto()  # the files being committed (the pre-commit hook names them): runs only in the hook
 
 
-FOLDER_ONLY = Need.FOLDER | Need.GIT | Need.TESTS
+FOLDER_ONLY = Need.FOLDER | Need.GIT | Need.TESTS | Need.COMMIT
 ARCHIVE_ONLY = Need.ARCHIVE | Need.LOAD
 
 

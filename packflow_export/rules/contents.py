@@ -9,7 +9,7 @@ import re
 from typing import IO, TYPE_CHECKING, Callable, Iterable, Iterator, Optional, Sequence, Union
 
 from .. import naming, secrets
-from ..findings import Finding, define
+from ..findings import Finding, define, with_article
 from ..model.config import CONFIG
 from ..model.context import Context, ScanEntry
 from ..model.requirements import REQUIREMENTS
@@ -61,6 +61,15 @@ CHANGED = define(
     "PF808", "error", "a file changed while it was being read",
     why="What was checked must be what is packed; a file replaced or modified during the run cannot be trusted.",
     fix="Run the command again once nothing is writing to the project.")
+LARGE_FILE = define(
+    "PF809", "info", "a large file would be packed (50 MiB or more)",
+    why="A file this large (GitHub warns from 50 MiB and refuses 100 MiB in a push) makes the repository slow to "
+        "clone and the archive slow to copy, scan and verify; model weights usually belong in Git LFS or a model "
+        "store, not in git itself.",
+    fix="Track it with Git LFS (git lfs track; run git lfs pull before exporting, since export refuses an LFS "
+        "pointer, PF804), or ship the weights separately (a model registry or object storage the backend reads) "
+        "and leave them out with .packflowignore. Set PF809: off in the policy if the size is expected.")
+LARGE_FILE_BYTES = 50 << 20  # GitHub's warning size for a file in a push
 
 LFS_POINTER = b"version https://git-lfs.github.com/spec/v1\n"
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
@@ -202,7 +211,7 @@ def _name_findings(name: str, allowed: frozenset[str], rules: secrets.RuleSet) -
 def _content_findings(name: str, hits: list[NestedHit], allowed: frozenset[str]) -> list[Finding]:
     """Each secret on its line (a file flagged by its name too); one finding per member and kind in an archive."""
     if hits and name in allowed:
-        return [ALLOWED_SECRET(f"{name} contains what looks like a {hits[0][1].rule}; packed because "
+        return [ALLOWED_SECRET(f"{name} contains what looks like {with_article(hits[0][1].rule)}; packed because "
                                f"--allow-secret names it", name, hits[0][1].line)]
     fix = (f"Remove it (use an environment variable), add the file to .packflowignore, or pass "
            f"--allow-secret {name}.")
@@ -213,11 +222,12 @@ def _content_findings(name: str, hits: list[NestedHit], allowed: frozenset[str])
             nested.setdefault((inner, hit.rule), []).append(hit)
             continue
         where = "" if hit.line else f" at byte {hit.offset:,}"
-        found.append(SECRET(f"{name} contains{where} what looks like a {hit.rule}", name, hit.line, fix))
+        found.append(SECRET(f"{name} contains{where} what looks like {with_article(hit.rule)}", name, hit.line, fix))
     for (inner, kind), same in nested.items():
         places = [f"line {h.line}" if h.line else f"byte {h.offset:,}" for h in same[:3]]
         where = ", ".join(places) + (f" and {len(same) - 3} more" if len(same) > 3 else "")
-        found.append(SECRET(f"{name} contains in {inner} ({where}) what looks like a {kind}", name, None, fix))
+        found.append(SECRET(f"{name} contains in {inner} ({where}) what looks like {with_article(kind)}", name, None,
+                            fix))
     return found
 
 
@@ -375,6 +385,14 @@ def required(ctx: Context) -> Iterator[Finding]:
         yield from check_required(selection, required_files(ctx))
 
 
+def large_files(ctx: Context) -> Iterator[Finding]:
+    """Files the archive would hold that are better kept in Git LFS or shipped apart (info: sizes, not verdicts)."""
+    selection = folder_of(ctx).selection
+    for item in selection.files if selection is not None else ():
+        if item.size >= LARGE_FILE_BYTES:
+            yield LARGE_FILE(f"{item.name} is {item.size / (1 << 20):,.1f} MiB ({item.size:,} bytes)", item.name)
+
+
 def members_hold(ctx: Context) -> Iterator[Finding]:
     return check_members_hold(archive_of(ctx).archive.members, required_files(ctx))
 
@@ -384,11 +402,12 @@ def scan(ctx: Context) -> Iterable[Finding]:
         return list(scan_contents(ctx.scan_entries(), ctx.options.allowed_secrets))
 
 
-RULES = (SECRET, LINK, ALLOWED_SECRET, STAND_IN, BAD_NAME, REQUIRED_LEFT_OUT, UNSCANNED, CHANGED)
+RULES = (SECRET, LINK, ALLOWED_SECRET, STAND_IN, BAD_NAME, REQUIRED_LEFT_OUT, UNSCANNED, CHANGED, LARGE_FILE)
 CHECKS = (
     Check("walk", walk, raises=(LINK, STAND_IN, UNREADABLE, BAD_NAME), needs=Need.FOLDER),
     Check("names", names, raises=(BAD_NAME,)),
     Check("required files", required, raises=(REQUIRED_LEFT_OUT,), needs=Need.FOLDER),
+    Check("large files", large_files, raises=(LARGE_FILE,), needs=Need.FOLDER),
     Check("members hold", members_hold, raises=(REQUIRED_LEFT_OUT,), needs=Need.ARCHIVE),
     Check("secrets", scan, raises=(SECRET, ALLOWED_SECRET, STAND_IN, UNSCANNED, CHANGED, UNREADABLE) + scan_rules(),
           needs=Need.STREAM | Need.FOLDER),

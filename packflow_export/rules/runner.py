@@ -17,14 +17,22 @@ class Command(Enum):
     CHECK = "check"  # a project folder: every check, the content scan included
     EXPORT = "export"  # a project folder: as check, but the content scan runs beside the archive writer
     VERIFY = "verify"  # an archive: its records, then the same readiness checks on its members
+    COMMIT = "commit"  # a project folder at commit time (the hook): no release-time git facts, and the content
+    # scan reads the files being committed, whatever the archive would hold
 
 
-SUBJECTS = {Command.CHECK: Subject.FOLDER, Command.EXPORT: Subject.FOLDER, Command.VERIFY: Subject.ARCHIVE}
+SUBJECTS = {Command.CHECK: Subject.FOLDER, Command.EXPORT: Subject.FOLDER, Command.VERIFY: Subject.ARCHIVE,
+            Command.COMMIT: Subject.FOLDER}
+RELEASE_ONLY = Need.GIT | Need.STREAM  # what a commit does not need: the release's git state, the archive's scan
 
 
 def selected(check: Check, ctx: Context, command: Command) -> bool:
     """Whether a check runs in this command on this subject with these options."""
     if ctx.subject not in check.subjects:
+        return False
+    if Need.COMMIT in check.needs and command is not Command.COMMIT:
+        return False
+    if command is Command.COMMIT and check.needs & RELEASE_ONLY:
         return False
     if Need.STREAM in check.needs and command is Command.EXPORT:
         return False  # export's writer runs the scan as it packs (exporter.py)
