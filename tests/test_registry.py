@@ -190,7 +190,7 @@ def test_a_new_rule_family_is_one_module_and_its_entry_in_the_family_list(tmp_pa
     rules = copy / "packflow_export" / "rules"
     (rules / "contact.py").write_text(THROWAWAY_FAMILY, encoding="utf-8")
     source = (rules / "__init__.py").read_text(encoding="utf-8")
-    listed = source.replace("from . import archive,", "from . import contact, archive,", 1)
+    listed = source.replace("from . import advisories,", "from . import contact, advisories,", 1)
     listed = listed.replace("FAMILIES: tuple[ModuleType, ...] = (", "FAMILIES: tuple[ModuleType, ...] = (contact, ", 1)
     assert listed.count("contact") == 2
     (rules / "__init__.py").write_text(listed, encoding="utf-8")
