@@ -36,7 +36,7 @@ def test_default_bake_is_ready_and_its_report_fits_a_terminal(project):
     assert "\033[" not in result.stdout and any(line.startswith("    hint: ") for line in lines)
     verbose = run_cli("check", project, "-v").stdout.splitlines()
     assert sum("PF301 warning: placeholder left" in line for line in verbose) == 18
-    assert verbose[-1].endswith(": 0 error(s), 19 warning(s), 0 info: ready for release")
+    assert verbose[-1].endswith(": 0 error(s), 20 warning(s), 0 info: ready for release")
     quiet = run_cli("check", project, "-q").stdout.splitlines()
     assert quiet == [quiet[0]] and quiet[0].endswith(" info in 0 line(s) (-q hides warnings and info): ready for "
                                                      "release")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -127,7 +128,7 @@ def test_import_names_map_to_their_distributions(project):
 
 
 def test_weights_left_out_by_gitignore_are_named_and_fail_initialize(project, tmp_path, wheelhouse):
-    (project / "model.joblib").write_bytes(b"\x80\x04weights")
+    (project / "model.joblib").write_bytes(pickle.dumps([0.25, 0.5, 0.75]))  # plain numbers: no finding
     edit(project / "inference.py", '        self.positive_words = {"good", "great", "excellent", "love", "happy"}',
          '        from pathlib import Path\n'
          '        self.weights = (Path(__file__).parent / "model.joblib").read_bytes()\n'

@@ -38,9 +38,16 @@ def test_good_requirements_pass(project):
     (project / "requirements.txt").write_text(
         "# pinned\n--index-url https://pypi.org/simple\npackflow==0.4.1  # the SDK\n"
         "numpy==1.26.4 ; python_version < '3.12'\nnumpy==2.1.0 ; python_version >= '3.12'\n"
-        "scikit-learn==1.5.2 \\\n    --hash=sha256:abc\nhelper @ https://example.org/helper-1.0.tar.gz\n-r more.txt\n")
+        "scikit-learn==1.5.2 \\\n    ; python_version >= '3.8'\nhelper @ https://example.org/helper-1.0.tar.gz\n-r more.txt\n")
     (project / "more.txt").write_text("requests==2.32.3\n")
-    assert not {c for c in codes(inspect(project)) if c.startswith("PF4")}
+    assert not {c for c in codes(inspect(project)) if c.startswith("PF4") and c != "PF412"}
+
+
+def test_one_hash_puts_the_whole_file_in_hash_checking_mode(project):
+    """pip refuses every unhashed requirement once one line has --hash: PF413, naming what has none."""
+    (project / "requirements.txt").write_text("packflow==0.4.1\nscikit-learn==1.5.2 \\\n    --hash=sha256:abc\n")
+    (finding,) = findings_of(inspect(project), "PF413")
+    assert finding["severity"] == "error" and finding["path"] == "requirements.txt"
 
 
 def test_packflow_missing_unpinned_and_untested(project):

@@ -65,19 +65,23 @@ def exported_hostile(project, tmp_path) -> Path:
     return policy_override_archive(clean, tmp_path / "hostile" / clean.name)
 
 
-def test_a_file_and_folder_clash_is_a_finding_not_an_internal_error(innocent, tmp_path):
-    """Item 10 as the load proof sees it: `notes` and `notes/a.txt` in one archive; unpack.py refuses it."""
+def test_a_file_and_folder_clash_stays_an_integrity_error_whatever_the_archive_records(innocent, tmp_path):
+    """Item 10 as the load proof sees it: `notes` and `notes/a.txt`, with a recorded policy switching PF910 off.
+    Integrity rules ignore recorded policy even when accepted: PF910, exit 1, nothing unpacked or installed."""
     clash = tmp_path / innocent.name
     with zipfile.ZipFile(innocent) as source, zipfile.ZipFile(clash, "w", zipfile.ZIP_DEFLATED) as target:
         for info in source.infolist():
             target.writestr(info, source.read(info))
         target.writestr("notes", "a file\n")
         target.writestr("notes/a.txt", "in a folder of the same name\n")
-        target.comment = source.comment
-    code, result = verify_load(clash)
-    (refused,) = findings_of(result, "PF959")
-    assert code == 1 and refused["path"] == "notes" and "both a file and a folder" in refused["message"]
-    assert [p["phase"] for p in result["phases"]] == ["extract"] and phase(result, "extract")["ok"] is False
+        recorded = json.loads(source.comment)
+        recorded["policy"] = {"severity": {"PF910": "off"}}
+        target.comment = json.dumps(recorded).encode()
+    for accept in ((), ("--accept-recorded-policy",)):
+        code, result = verify_load(clash, *accept)
+        (refused,) = findings_of(result, "PF910")
+        assert code == 1 and refused["severity"] == "error" and "notes" in refused["message"], result["findings"]
+        assert result["phases"] == []
 
 
 def site_packages(cache: Path) -> list[Path]:
