@@ -24,6 +24,7 @@ from .model.selection import Selection
 from .model.views import open_regular
 from .results import ExportResult, Status
 from .rules.contents import CHANGED
+from .rules.contents import rules_of
 from .rules.modelfiles import settings_for
 from .rules.runner import Command, run_checks
 from .scanfeed import KEEP_FILE_BYTES, THREAD_FROM_BYTES, Blocked, Scanner
@@ -99,7 +100,7 @@ def export_project(ctx: ProjectContext, output_dir: Path, *, force: bool = False
     if dry_run:
         return ExportResult(Status.LISTED, report, Path(output_dir).resolve() / target_name,
                             listing=_listing(selection))
-    scanner = Scanner(selection.files, ctx.options.allowed_secrets, settings_for(ctx))
+    scanner = Scanner(selection.files, ctx.options.allowed_secrets, settings_for(ctx), rules_of(ctx.policy))
     if not report.ok:  # nothing will be written, but the report still lists every secret
         report.add(scanner.run_all())
         return ExportResult(Status.BLOCKED, report)

@@ -8,6 +8,7 @@ report is the one place where the policy decides a finding's severity (as flake8
 from __future__ import annotations
 
 import re
+from pathlib import PurePath
 from types import MappingProxyType
 from typing import Any, Iterable, Literal, Mapping, NamedTuple, Optional
 
@@ -78,13 +79,17 @@ class Policy(NamedTuple):
     license_markers: Mapping[str, tuple[str, ...]] = MappingProxyType({})  # SPDX id -> phrases all in LICENSE.txt
     ignore_advisories: tuple[str, ...] = ()  # advisory ids or aliases (CVE, GHSA) the audit reports as ignored
     advisory_database_max_age_days: int = 30  # an offline database older than this is stale (0: never)
+    secret_rules: tuple[str, ...] = ()  # a fork's secret-rule files, absolute (only a policy file names them)
+    secret_rules_disabled: tuple[str, ...] = ()  # ids of secret rules that do not run
 
     def as_dict(self) -> dict[str, Any]:
         return {"strict": self.strict, "severity": dict(sorted(self.severity.items())),
                 "required_fields": list(self.required_fields), "allowed_licenses": list(self.allowed_licenses),
                 "license_markers": {k: list(v) for k, v in sorted(self.license_markers.items())},
                 "ignore_advisories": list(self.ignore_advisories),
-                "advisory_database_max_age_days": self.advisory_database_max_age_days}
+                "advisory_database_max_age_days": self.advisory_database_max_age_days,
+                "secret_rules": [PurePath(path).name for path in self.secret_rules],  # names: the same anywhere
+                "secret_rules_disabled": list(self.secret_rules_disabled)}
 
 
 class Report:

@@ -14,7 +14,7 @@ from .findings import Policy
 
 BUNDLED_POLICY = Path(__file__).with_name("policy.yaml")
 POLICY_KEYS = ("strict", "severity", "required_fields", "allowed_licenses", "license_markers", "ignore_advisories",
-               "advisory_database_max_age_days")
+               "advisory_database_max_age_days", "secret_rules", "secret_rules_disabled")
 LEVELS = ("error", "warning", "info", "off")
 
 __all__ = ["BUNDLED_POLICY", "Policy", "load_policy", "policy_from_data"]
@@ -42,11 +42,12 @@ def _parse_policy(text: bytes, path: str) -> Policy:
         raise UsageError(f"policy file {path}: is not UTF-8 text") from None
     except yaml.YAMLError as exc:
         raise UsageError(f"policy file {path}: is not valid YAML: {exc}") from None
-    return policy_from_data(data, f"policy file {path}")
+    return policy_from_data(data, f"policy file {path}", Path(path).resolve().parent)
 
 
-def policy_from_data(data: Any, source: str) -> Policy:
-    """A Policy from parsed data (a policy file, or the one an archive's provenance recorded)."""
+def policy_from_data(data: Any, source: str, folder: Optional[Path] = None) -> Policy:
+    """A Policy from parsed data: a policy file (its `folder` given), or one an archive's provenance recorded,
+    whose secret-rule files are never read (they name files on the exporting machine, not this one)."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -59,7 +60,8 @@ def policy_from_data(data: Any, source: str) -> Policy:
         raise UsageError(f"{source}: strict: must be true or false, not {strict!r}")
     return Policy(strict, _severity(data.get("severity") or {}, source), _names(data, "required_fields", source),
                   _names(data, "allowed_licenses", source), _markers(data.get("license_markers") or {}, source),
-                  _names(data, "ignore_advisories", source), _max_age(data, source))
+                  _names(data, "ignore_advisories", source), _max_age(data, source),
+                  *_secret_rules(data, source, folder))
 
 
 def _severity(severity: Any, source: str) -> MappingProxyType[str, str]:
@@ -100,6 +102,24 @@ def _max_age(data: dict[str, Any], source: str) -> int:
         raise UsageError(f"{source}: advisory_database_max_age_days: must be a whole number of days >= 0 (0: never "
                          f"stale), not {value!r}")
     return value
+
+
+def _secret_rules(data: dict[str, Any], source: str, folder: Optional[Path]) -> tuple[tuple[str, ...], ...]:
+    """secret_rules (files, relative to the policy file) and secret_rules_disabled (ids), loaded once now so a
+    mistake is refused when the policy is read, naming the policy, the file and the rule."""
+    files = _names(data, "secret_rules", source) if folder is not None else ()
+    disabled = _names(data, "secret_rules_disabled", source)
+    paths = tuple(str(folder / name) for name in files) if folder is not None else ()
+    if paths or disabled:
+        from .secrets import SecretRulesError, configured_rules, example_problems
+
+        try:
+            problems = example_problems(configured_rules(paths, disabled), frozenset(paths))
+        except SecretRulesError as exc:
+            raise UsageError(f"{source}: secret_rules: {exc}") from None
+        if problems:
+            raise UsageError(f"{source}: secret_rules: {problems[0]}; fix the rule's pattern or its examples")
+    return paths, disabled
 
 
 # What an archive's recorded policy may change in verify (verify.py) ------------------------------------------

@@ -20,6 +20,7 @@ from .model.selection import SelectedFile
 from .model.views import FileChanged, Unreadable, open_regular, read_regular
 from .rules.contents import scan_file
 from .rules.modelfiles import ScanSettings, using
+from .secrets import RuleSet
 
 ScanResult = tuple[Sequence[Finding], Optional[int]]  # a file's findings, and its CRC-32 when it was read whole
 
@@ -35,11 +36,12 @@ class Blocked(Exception):
 class Scanner:
     """The content scan of the selected files, in order, on its own thread; each file's CRC-32 comes with it."""
 
-    def __init__(self, files: list[SelectedFile], allowed: frozenset[str], model_settings: ScanSettings):
+    def __init__(self, files: list[SelectedFile], allowed: frozenset[str], model_settings: ScanSettings,
+                 rules: Optional[RuleSet] = None):
         from . import secrets
 
         self.files, self.allowed, self.model_settings = files, frozenset(allowed), model_settings
-        self.finder = secrets.finder_for(sum(item.size for item in files))
+        self.finder = secrets.finder_for(sum(item.size for item in files), rules)
         self.codec = zipformat.codec()
         self.results: dict[int, ScanResult] = {}  # file index -> (findings, CRC-32 or None)
         self.kept: dict[int, bytes] = {}  # file index -> the content of a one-block file, handed to the writer

@@ -70,3 +70,57 @@ def test_bundled_policy_is_valid_and_a_default_bake_meets_it(project):
     """Whatever a fork's policy requires (required_fields, allowed_licenses), its template bakes a project with it;
     tests/test_template.py checks that the policy's license_markers cover the template's license choices."""
     assert codes(inspect(project, load_policy()), "error") == set()
+
+
+ACME_RULES = """\
+rules:
+  - id: acme-deploy-key
+    description: ACME deploy key
+    docs: https://docs.acme.example/deploy-keys
+    keywords: [acmedk_]
+    pattern: '(?<![A-Za-z0-9_])(acmedk_[a-z0-9]{24})(?![A-Za-z0-9_])'
+    entropy: 3
+    examples: ['ACME_KEY = "acmedk_q8w7e6r5t4y3u2i1o9p8a7s6"']
+"""
+
+
+def test_a_fork_policy_adds_and_disables_secret_rules_for_check_export_and_the_hook(project, tmp_path):
+    """secret_rules (files beside the policy) and secret_rules_disabled reach every scan, through the CLI."""
+    rules_folder = tmp_path / "org"
+    rules_folder.mkdir()
+    (rules_folder / "acme-rules.yaml").write_text(ACME_RULES)
+    policy = write_policy(rules_folder, "secret_rules: [acme-rules.yaml]\n")
+    (project / "deploy.cfg").write_text("deploy with acmedk_q8w7e6r5t4y3u2i1o9p8a7s6 today\n")
+    assert run_cli("check", project).returncode == 0  # the bundled rules do not know ACME's keys
+    for command in ("check", "export"):
+        result = run_cli(command, project, "--policy", policy, "-o" if command == "export" else "-q",
+                         *([tmp_path / "out"] if command == "export" else []), cwd=tmp_path)
+        assert result.returncode == 1 and "deploy.cfg" in result.stdout and "ACME deploy key" in result.stdout
+    hook = run_cli("hook", "--policy", policy, project / "deploy.cfg", cwd=project)
+    assert hook.returncode == 1 and "ACME deploy key" in hook.stdout
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.zip"))
+    (project / "deploy.cfg").write_text("deploy with ghp_k3J9x2LmQ8vR4tY7wB1nC5zD6fH0gA2sE9uI today\n")
+    assert run_cli("check", project).returncode == 1
+    off = write_policy(rules_folder, "secret_rules_disabled: [github-token]\n")
+    assert run_cli("check", project, "--policy", off).returncode == 0
+
+
+@pytest.mark.parametrize("text, words", [
+    ("secret_rules: [missing.yaml]\n", "missing.yaml: cannot be read"),
+    ("secret_rules_disabled: [github-tokn]\n", "'github-tokn' cannot be disabled"),
+    ("secret_rules: [bad.yaml]\n", "rule acme-deploy-key: its example is not found"),
+])
+def test_bad_secret_rules_are_refused_when_the_policy_is_read(project, tmp_path, text, words):
+    (tmp_path / "bad.yaml").write_text(ACME_RULES.replace("acmedk_q8w7", "nothing_q8w7"))  # its example misses
+    result = run_cli("check", project, "--policy", write_policy(tmp_path, text))
+    assert result.returncode == 2 and words in result.stderr and "secret_rules" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_recorded_policy_never_reads_secret_rule_files_on_the_verifier(tmp_path):
+    """An archive's comment names files on the author's machine: verify keeps their names, never opens them."""
+    from packflow_export.policy import policy_from_data
+
+    (tmp_path / "evil.yaml").write_text("not: [a rules file\n")
+    recorded = policy_from_data({"secret_rules": [str(tmp_path / "evil.yaml")]}, "the recorded policy")
+    assert recorded.secret_rules == ()

@@ -17,7 +17,7 @@ from ..findings import Finding, define
 from ..model.context import Context, ScanEntry
 from ..model.views import identity_of, open_regular, read_chunks
 from .check import Check, Need, folder_of
-from .contents import ALLOWED_SECRET, CHANGED, SECRET, UNSCANNED, scan_contents
+from .contents import ALLOWED_SECRET, CHANGED, SECRET, UNSCANNED, rules_of, scan_contents
 from .files import UNREADABLE
 
 COMMITTED_SECRET = define(
@@ -48,7 +48,8 @@ def committed_entries(names: tuple[str, ...]) -> list[ScanEntry]:
 
 def scan_committed(ctx: Context) -> Iterator[Finding]:
     """The secret scan over the files being committed; a secret's hint says how to keep it out of git."""
-    for finding in scan_contents(committed_entries(folder_of(ctx).options.committed), ctx.options.allowed_secrets):
+    entries = committed_entries(folder_of(ctx).options.committed)
+    for finding in scan_contents(entries, ctx.options.allowed_secrets, rules_of(ctx.policy)):
         if finding.code == SECRET.code:
             name = finding.path or "FILE"
             yield COMMITTED_SECRET(finding.message, finding.path, finding.line,

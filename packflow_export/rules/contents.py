@@ -9,7 +9,7 @@ import re
 from typing import IO, TYPE_CHECKING, Callable, Iterable, Iterator, Optional, Sequence, Union
 
 from .. import naming, secrets
-from ..findings import Finding, define, with_article
+from ..findings import Finding, Policy, define, with_article
 from ..model.config import CONFIG
 from ..model.context import Context, ScanEntry
 from ..model.requirements import REQUIREMENTS
@@ -155,10 +155,16 @@ def check_members_hold(members: Iterable[str], needed: list[str]) -> Iterator[Fi
                                     "Export the project again; packflow_export refuses to leave it out.")
 
 
-def scan_contents(entries: Sequence[ScanEntry], allowed: frozenset[str]) -> Iterator[Finding]:
+def rules_of(policy: Policy) -> secrets.RuleSet:
+    """The secret rules a run's policy asks for: the bundled ones, a fork's files, less the disabled ids."""
+    return secrets.configured_rules(policy.secret_rules, policy.secret_rules_disabled)
+
+
+def scan_contents(entries: Sequence[ScanEntry], allowed: frozenset[str],
+                  rules: Optional[secrets.RuleSet] = None) -> Iterator[Finding]:
     """Secret names and content, and LFS pointers, over (name, size, open_chunks, reopen or None): open_chunks()
     yields the bytes, reopen() gives the file back seekable."""
-    finder = secrets.finder_for(sum(entry[1] for entry in entries))
+    finder = secrets.finder_for(sum(entry[1] for entry in entries), rules)
     for name, _, open_chunks, reopen in entries:
         yield from scan_file(name, open_chunks, allowed, finder, reopen)
 
@@ -399,7 +405,7 @@ def members_hold(ctx: Context) -> Iterator[Finding]:
 
 def scan(ctx: Context) -> Iterable[Finding]:
     with scanning(ctx):
-        return list(scan_contents(ctx.scan_entries(), ctx.options.allowed_secrets))
+        return list(scan_contents(ctx.scan_entries(), ctx.options.allowed_secrets, rules_of(ctx.policy)))
 
 
 RULES = (SECRET, LINK, ALLOWED_SECRET, STAND_IN, BAD_NAME, REQUIRED_LEFT_OUT, UNSCANNED, CHANGED, LARGE_FILE)

@@ -346,3 +346,24 @@ def _transcoded(decoder: codecs.IncrementalDecoder, first: bytearray, rest: Iter
     for chunk in rest:
         yield decoder.decode(chunk).encode("utf-8")
     yield decoder.decode(b"", final=True).encode("utf-8")
+
+
+def example_problems(rules: RuleSet, sources: frozenset[str]) -> list[str]:
+    """A fork's rules tested by their own examples when its policy is read: an example its rule does not find,
+    or a counter-example it does, is a broken rule (the bundled rules are tested by the suite instead)."""
+    problems = []
+    for rule in rules.content:
+        if rule.source not in sources:
+            continue
+        alone = PythonFinder(rules.subset([rule.id]))
+        for example, must_match in [(text, True) for text in rule.examples] + [
+                (text, False) for text in rule.counter_examples]:
+            hit = any(hit.rule_id == rule.id for hit in scan_chunks([example.encode()], rule.example_path, alone)[1])
+            if hit != must_match:
+                kind = "example is not found" if must_match else "counter-example is found"
+                problems.append(f"secret rules file {rule.source}: rule {rule.id}: its {kind}: {example!r}")
+    for rule in rules.path_rules:
+        if rule.source in sources:
+            problems += [f"secret rules file {rule.source}: rule {rule.id}: its example name is not matched: {name!r}"
+                         for name in rule.examples if name_rule(name, rules) is None]
+    return problems

@@ -305,6 +305,14 @@ def default_rules() -> "RuleSet":
     return load_secret_rules()
 
 
+@lru_cache(maxsize=8)
+def configured_rules(paths: tuple[str, ...] = (), disabled: tuple[str, ...] = ()) -> "RuleSet":
+    """The rules a policy asks for (its secret_rules files and secret_rules_disabled ids), built once per process."""
+    if not paths and not disabled:
+        return default_rules()
+    return load_secret_rules([Path(path) for path in paths], disabled)
+
+
 class Anchor(NamedTuple):
     text: bytes  # lower-case when ignore_case
     ignore_case: bool
