@@ -6,11 +6,17 @@ Fixtures, generated here (deterministic content, not only random bytes):
   weights  1 GiB of random weights, 256 MiB of int32 tables and 2,000 Python/text files totalling 20 MB
   text     a tokenizer-like 50 MB JSON and a 200 MB CSV of evaluation data
   small    20,000 small files
+  venv     a default bake with a virtual environment (pip included) in .venv
+Each fixture's archive is then verified beside `python -m zipfile -t` and `unzip -tq`, and the floor is timed: one
+pass that writes the archive's bytes and hashes them (export cannot do less than that).
 Goals (issue 11): scan >= 200 MB/s on Python source, JSON and CSV; weights <= 0.5x upstream's time and <= 0.9x its
 size; text <= 1.0x upstream's time while compressing (upstream stores); small <= 0.5x; bake <= 0.25x; peak RSS
 <= 64 MiB everywhere.
 
-Run: .venv/bin/python benchmarks/bench_export.py [--runs N] [--fixtures bake,weights,text,small]
+Goals (issue 21): weights <= 0.6x upstream, text <= 0.8x, small <= 0.5x, bake <= 0.25x, venv <= 0.10x; verify <=
+1.0x `python -m zipfile -t` on every fixture.
+
+Run: .venv/bin/python benchmarks/bench_export.py [--runs N] [--fixtures bake,venv,small,text,weights]
 """
 
 import json
@@ -168,15 +174,67 @@ def run_fixture(label: str, project: Path, work: Path, runs: int, env: dict) -> 
         rows.append({"label": f"({label}) {name}", "seconds": times[len(times) // 2],
                      "rss": max(rss for _, rss in results[name]), "size": sizes[name],
                      "peer": f"({label}) {peer}" if peer else None})
+    return rows + run_archive_peers(label, ours, out, work, runs, env, policy)
+
+
+def run_archive_peers(label: str, ours: list, out: Path, work: Path, runs: int, env: dict, policy: Path) -> list:
+    """On our archive of the fixture: the floor (one pass that writes its bytes and hashes them with sha256, what
+    export cannot do without), and verify beside `python -m zipfile -t` and `unzip -tq` (the usual ways to trust
+    an archive), each round interleaved."""
+    fresh_dir(out)
+    subprocess.run(ours, check=True, env=dict(os.environ, **env), capture_output=True)
+    archive, copy = out / ARCHIVE, work / "floor-copy.zip"
+    peers = [
+        ("floor: write + sha256 of our archive", ["sh", "-c", f"tee '{copy}' < '{archive}' | sha256sum > /dev/null"],
+         None),
+        ("python -m zipfile -t", [PYTHON, "-m", "zipfile", "-t", str(archive)], None),
+        ("unzip -tq", ["unzip", "-tq", str(archive)], None),
+        ("packflow_export verify", [PYTHON, "-m", "packflow_export", "verify", str(archive), "--quiet", "--policy",
+                                    str(policy)], "python -m zipfile -t"),
+    ]
+    results: dict = {name: [] for name, _, _ in peers}
+    for round_number in range(runs + 1):
+        for name, command, _ in peers:
+            seconds, rss = measure(command, work, 1, env, lambda: copy.unlink(missing_ok=True))
+            if round_number:
+                results[name].append((seconds, rss))
+    rows = []
+    for name, _, peer in peers:
+        times = sorted(seconds for seconds, _ in results[name])
+        rows.append({"label": f"({label}) {name}", "seconds": times[len(times) // 2],
+                     "rss": max(rss for _, rss in results[name]), "peer": f"({label}) {peer}" if peer else None})
+    copy.unlink(missing_ok=True)
     return rows
 
 
-FIXTURES = {"bake": None, "weights": add_weights, "text": add_text_data, "small": add_small_files}
+GOALS = {"bake": 0.25, "small": 0.5, "text": 0.8, "weights": 0.6, "venv": 0.10}  # issue 21: ours / upstream
+
+
+def print_ratios(labels: list, rows: list) -> None:
+    """Each fixture's export against upstream, `zip -r -1` and the floor, and verify against `zipfile -t`."""
+    seconds = {row["label"]: row["seconds"] for row in rows}
+    print("\n## Ratios (export: ours / peer; verify: ours / python -m zipfile -t)\n")
+    print("| fixture | vs upstream (goal) | vs zip -r -1 | vs floor | verify vs zipfile -t | verify vs unzip -tq |")
+    print("|---|---|---|---|---|---|")
+    for label in labels:
+        time = lambda name: seconds[f"({label}) {name}"]  # noqa: E731
+        ours, verify = time("packflow_export export"), time("packflow_export verify")
+        print(f"| {label} | {ours / time('upstream packflow export'):.2f}x ({GOALS.get(label, '-')}x) "
+              f"| {ours / time('zip -r -1'):.2f}x | {ours / time('floor: write + sha256 of our archive'):.2f}x "
+              f"| {verify / time('python -m zipfile -t'):.2f}x | {verify / time('unzip -tq'):.2f}x |")
+
+
+def add_venv(project: Path) -> None:
+    """A project with its development environment inside (`.venv`, pip included), as many are."""
+    subprocess.run([PYTHON, "-m", "venv", str(project / ".venv")], check=True)
+
+
+FIXTURES = {"bake": None, "weights": add_weights, "text": add_text_data, "small": add_small_files, "venv": add_venv}
 
 
 def main():
     parser = benchmark_parser(__doc__, runs=3)
-    parser.add_argument("--fixtures", default="bake,small,text,weights", help="which fixtures, in order")
+    parser.add_argument("--fixtures", default="bake,venv,small,text,weights", help="which fixtures, in order")
     parser.add_argument("--no-scan", action="store_true", help="skip the scan-alone measurement")
     args = parser.parse_args()
     with workspace() as (work, env):
@@ -189,6 +247,7 @@ def main():
             fresh_dir(work / label)
         speeds = [] if args.no_scan else scan_speeds(work)
     print_table(f"Export (median of {args.runs})", rows)
+    print_ratios(args.fixtures.split(","), rows)
     if speeds:
         print("\n## Secret scan alone (one core, best of 3), MB/s\n")
         finders = list(speeds[0][2])
