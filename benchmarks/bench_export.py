@@ -217,7 +217,7 @@ def print_ratios(labels: list, rows: list) -> None:
     print("| fixture | vs upstream (goal) | vs zip -r -1 | vs floor | verify vs zipfile -t | verify vs unzip -tq |")
     print("|---|---|---|---|---|---|")
     for label in labels:
-        time = lambda name: seconds[f"({label}) {name}"]  # noqa: E731
+        time = lambda name, label=label: seconds[f"({label}) {name}"]  # noqa: E731
         ours, verify = time("packflow_export export"), time("packflow_export verify")
         print(f"| {label} | {ours / time('upstream packflow export'):.2f}x ({GOALS.get(label, '-')}x) "
               f"| {ours / time('zip -r -1'):.2f}x | {ours / time('floor: write + sha256 of our archive'):.2f}x "
