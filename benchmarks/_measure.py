@@ -55,6 +55,7 @@ def run_once(command, cwd, env=None, setup=None):
     if setup:
         setup()
     environment = dict(os.environ, **(env or {}))
+    environment.pop("PYTHONDONTWRITEBYTECODE", None)  # users' installs have bytecode: compiling is not the product
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "rss"
         wrapped = [sys.executable, str(Path(__file__).with_name("peak_rss.py")), str(report), "--", *map(str, command)]

@@ -121,7 +121,7 @@ def read_allowlist(path: Path) -> AllowList:
     import yaml
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise AllowListError(f"{path}: cannot be read as YAML: {error}") from None
     return parse_allowlist(data, str(path))
@@ -146,7 +146,8 @@ def _distribution_map() -> tuple[tuple[str, str], ...]:
     """(module prefix, distribution), longest prefix first, from distributions.yaml."""
     import yaml
 
-    data = yaml.safe_load(DISTRIBUTIONS.read_text(encoding="utf-8")) or {}
+    data = yaml.load(DISTRIBUTIONS.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    data = data or {}
     modules = data.get("modules") or {}
     return tuple(sorted(((str(k), str(v)) for k, v in modules.items()), key=lambda kv: -len(kv[0])))
 
