@@ -253,13 +253,27 @@ def provenance(ctx: Context) -> Iterator[Finding]:
 
 
 def _policy_message(source: PolicySource) -> str:
+    from .modelfiles import REFUSING_LOAD
+
     relaxed = f" (it relaxes {', '.join(source.relaxed)})" if source.relaxed else ""
+    allowlist = (f"; its model_allowlist would allow {_first(source.allowlist)}, which is never applied, even with "
+                 f"--accept-recorded-policy: the model-file allow-list is the verifier's (its --policy's "
+                 f"model_allowlist)") if source.allowlist else ""
     if not source.accepted:
         return (f"the archive records the policy it was exported under{relaxed}; verified under the verifier's policy "
-                f"(pass --accept-recorded-policy to apply it)")
-    kept = (f"; the integrity rules {', '.join(source.kept)} stay at the verifier's level, which nothing the "
-            f"archive says can relax") if source.kept else ""
-    return f"verified under the policy recorded in the archive (--accept-recorded-policy){relaxed}{kept}"
+                f"(pass --accept-recorded-policy to apply it){allowlist}")
+    gated = {rule.code for rule in REFUSING_LOAD}
+    integrity = [code for code in source.kept if code not in gated]
+    models = [code for code in source.kept if code in gated]
+    kept = (f"; the integrity rules {', '.join(integrity)} stay at the verifier's level, which nothing the "
+            f"archive says can relax") if integrity else ""
+    kept += (f"; the model-file rules {', '.join(models)} stay at the verifier's level, as its allow-list does") \
+        if models else ""
+    return f"verified under the policy recorded in the archive (--accept-recorded-policy){relaxed}{kept}{allowlist}"
+
+
+def _first(names: tuple[str, ...], shown: int = 5) -> str:
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 def entries(ctx: Context) -> Iterator[Finding]:
