@@ -182,7 +182,7 @@ def recorded_allowlist(own: Policy, recorded: Policy) -> tuple[str, ...]:
     added: list[str] = []
     for item in recorded.model_allowlist:
         if isinstance(item, str):
-            added.append(f"the file {item!r}")
+            added.append(f"{item!r} (named, never read)")
             continue
         for key, actions in item.globals:
             extra = sorted(set(actions) - {"ref"} - mine.get(key, set()))
