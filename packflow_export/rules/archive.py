@@ -58,7 +58,8 @@ RECORDED = define(
     "PF909", "info", "the archive records the policy or allowances it was exported under (shown, not applied)",
     why="An archive must not decide its own verdict: verify applies the verifier's policy (--policy, else the "
         "bundled one); what the archive records is applied only with --accept-recorded-policy, and never to the "
-        "rules that keep it intact and unpackable.",
+        "rules that keep it intact and unpackable, to the model-file rules PF820-PF823, or to the model-file "
+        "allow-list (a recorded model_allowlist is shown, never applied).",
     fix="Nothing; to verify under the author's policy pass --accept-recorded-policy, or --policy with your own.")
 
 CLASH = define(
