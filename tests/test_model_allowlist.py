@@ -98,7 +98,7 @@ def test_relative_paths_are_the_policy_folders_and_the_list_is_hashable(tmp_path
     policy = load_policy(Path("fork/policy.yaml"))
     monkeypatch.chdir(tmp_path / "fork")  # a later change of folder reads nothing again
     assert policy.model_allowlist == (AllowListData((("mymodel.Scaler", ("build", "new", "ref")),)),)
-    assert load_policy(policy_path) == policy and hash(policy.model_allowlist)
+    assert load_policy(policy_path) == policy and isinstance(hash(policy.model_allowlist), int)
     assert allowlist_of(policy) is allowlist_of(load_policy(policy_path))  # built once per list
     assert allowlist_of(policy).actions("mymodel", "Scaler") == {"ref", "new", "build"}
     assert load_policy().model_allowlist == ()
@@ -149,3 +149,13 @@ def test_verify_never_applies_an_archives_recorded_allow_list(own_pickle, tmp_pa
     assert "allow.yaml' (named, never read)" in message and "model-file rules PF820" in message
     code, result = cli_json("verify", hostile, "--accept-recorded-policy", "--load", "--sandbox", "off")
     assert code == 1 and "PF826" in codes(result), result["findings"]  # the load proof is refused as well
+
+
+def test_a_list_too_long_for_the_zip_comment_is_recorded_as_its_size():
+    from packflow_export.exporter import provenance
+
+    entries = tuple((f"acme.module{number:05d}.Model", ("build", "new", "ref")) for number in range(3000))
+    policy = load_policy()._replace(model_allowlist=(AllowListData(entries),))
+    recorded = json.loads(provenance(0, None, policy, []))["policy"]
+    assert recorded["model_allowlist"] == ["3000 allow-list entries, too many to record in the zip comment"]
+    assert policy_from_data(recorded, "recorded").model_allowlist == tuple(recorded["model_allowlist"])
