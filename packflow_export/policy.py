@@ -165,8 +165,8 @@ def _read_allowlist_files(policy: Policy, source: str) -> Policy:
         try:
             data = yaml.safe_load(Path(item).read_text(encoding="utf-8"))
         except OSError as exc:
-            raise UsageError(f"{where}: the allow-list file cannot be read: {exc.strerror or exc}; a relative path is "
-                             f"read from the policy file's folder ({Path(item).parent})") from None
+            raise UsageError(f"{where}: the allow-list file cannot be read: {exc.strerror or exc}; check the path "
+                             f"(a relative one is read from the policy file's folder)") from None
         except (UnicodeDecodeError, yaml.YAMLError) as exc:
             raise UsageError(f"{where}: the allow-list file is not valid YAML: {exc}") from None
         items.append(_frozen_allowlist(data, where, "fix the allow-list file (packflow_export/modelfiles/"
@@ -175,20 +175,27 @@ def _read_allowlist_files(policy: Policy, source: str) -> Policy:
 
 
 def recorded_allowlist(own: Policy, recorded: Policy) -> tuple[str, ...]:
-    """What an archive's recorded model_allowlist would add to the verifier's: the globals (and the files, never
-    read) it names that the verifier's does not. Shown by verify, never applied."""
-    mine = {key: set(actions) for item in own.model_allowlist if isinstance(item, AllowListData)
-            for key, actions in item.globals}
+    """What an archive's recorded model_allowlist would add to the verifier's allow-list (the bundled one and its
+    policy's): the globals, extension codes and files (never read) it names. Shown by verify, never applied."""
+    from .rules.modelfiles import allowlist_of
+
+    allow = allowlist_of(own)
+    patterns = dict(allow.patterns)
     added: list[str] = []
     for item in recorded.model_allowlist:
         if isinstance(item, str):
             added.append(f"{item!r} (named, never read)")
             continue
         for key, actions in item.globals:
-            extra = sorted(set(actions) - {"ref"} - mine.get(key, set()))
-            if extra or key not in mine:
-                added.append(f"{key} [{', '.join(extra or ['ref'])}]")
-        added += [f"EXT {code} {target}" for code, target in item.extensions]
+            if key.endswith(".*"):
+                granted = patterns.get(key[:-2], frozenset())
+            else:
+                module, _, name = key.partition(":") if ":" in key else key.rpartition(".")
+                granted = allow.actions(module, name) or frozenset()
+            extra = sorted(set(actions) - granted)
+            if extra:  # ref, implied by every other action, is named alone
+                added.append(f"{key} [{', '.join([action for action in extra if action != 'ref'] or extra)}]")
+        added += [f"EXT {code} {target}" for code, target in item.extensions if allow.extensions.get(code) != target]
     return tuple(dict.fromkeys(added))
 
 

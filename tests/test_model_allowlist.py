@@ -78,7 +78,7 @@ def test_the_inline_form_grants_the_same(own_pickle, tmp_path):
     ("model_allowlist:\n  - {globals: {mymodel.Scaler: [explode]}}\n", ALLOW,
      ["model_allowlist: item 1", "mymodel.Scaler: unknown action 'explode'", "{globals: {mymodule.MyClass"]),
     ("model_allowlist: [allow.yaml, missing.yaml]\n", ALLOW,
-     ["item 2", "missing.yaml", "cannot be read", "relative path is read from the policy file's folder"]),
+     ["item 2", "missing.yaml", "cannot be read", "a relative one is read from the policy file's folder"]),
     ("model_allowlist: allow.yaml\n", ALLOW, ["model_allowlist: must be a list"]),
     ("model_allowlist: [7]\n", ALLOW, ["item 1 (7) is neither a file path nor a mapping"]),
     ("model_allowlist: [allow.yaml]\n", "globals: [mymodel.Scaler]\n", ["allow.yaml", "globals: expected a mapping"]),
@@ -159,3 +159,16 @@ def test_a_list_too_long_for_the_zip_comment_is_recorded_as_its_size():
     recorded = json.loads(provenance(0, None, policy, []))["policy"]
     assert recorded["model_allowlist"] == ["3000 allow-list entries, too many to record in the zip comment"]
     assert policy_from_data(recorded, "recorded").model_allowlist == tuple(recorded["model_allowlist"])
+
+
+def test_verify_shows_only_what_a_recorded_list_would_add_to_the_verifiers():
+    from packflow_export.policy import recorded_allowlist
+
+    recorded = policy_from_data({"model_allowlist": [
+        {"globals": {"numpy.ndarray": ["new", "build"], "mymodel.Scaler": ["new"], "acme.*": ["new"],
+                     "mymodel:Outer.Inner": None}, "extensions": {"7": "acme.Model"}}, "/etc/allow.yaml"]}, "recorded")
+    assert recorded_allowlist(load_policy(), recorded) == (
+        "acme.* [new]", "mymodel.Scaler [new]", "mymodel:Outer.Inner [ref]", "EXT 7 acme.Model",
+        "'/etc/allow.yaml' (named, never read)")
+    assert recorded_allowlist(load_policy()._replace(model_allowlist=recorded.model_allowlist[:1]), recorded) == (
+        "'/etc/allow.yaml' (named, never read)",)
