@@ -171,7 +171,8 @@ def _verify_parser(parser: argparse.ArgumentParser) -> None:
 def _verify_trust_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--accept-recorded-policy", action="store_true",
                         help="apply the policy and --allow-secret exceptions the archive records (default: shown, "
-                             "not applied); the rules that keep an archive intact stay at your policy's level")
+                             "not applied); the rules that keep an archive intact and model files from running code "
+                             "(PF820-PF823) stay at your policy's level, and its model_allowlist is never applied")
 
 
 def _model_file_options(parser: argparse.ArgumentParser) -> None:

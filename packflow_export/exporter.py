@@ -58,6 +58,12 @@ def provenance(epoch: int, git: Optional[GitRepo], policy: Policy, allowed: list
     if allowed:
         data["allowed_secrets"] = allowed
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    if len(text.encode("utf-8")) > zipformat.MAX_COMMENT and policy.model_allowlist:
+        # A fork's long allow-list would not fit the comment; verify never applies a recorded one, so say its size
+        entries = sum(len(item.globals) for item in policy.model_allowlist if not isinstance(item, str))
+        data["policy"] = {**policy.as_dict(), "model_allowlist": [
+            f"{entries} allow-list entries, too many to record in the zip comment"]}
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return zipformat.comment_bytes(text)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import PurePath
 from types import MappingProxyType
-from typing import Any, Iterable, Literal, Mapping, NamedTuple, Optional
+from typing import Any, Iterable, Literal, Mapping, NamedTuple, Optional, Union
 
 Severity = Literal["error", "warning", "info"]
 Level = Literal["error", "warning", "info", "off"]  # what a policy may set a rule to
@@ -69,6 +69,26 @@ def define(code: str, severity: Severity, summary: str, *, why: str, fix: str, g
     return Rule(code, severity, summary, why, fix, group, integrity)
 
 
+class AllowListData(NamedTuple):
+    """One allow-list the policy's model_allowlist adds, frozen (hashable: the allow-list built from it is cached, and
+    equal contents compare equal wherever they were read from). The format is modelfiles/allowlist.py's."""
+
+    globals: tuple[tuple[str, tuple[str, ...]], ...]  # (module.name or package.*, its actions), sorted
+    extensions: tuple[tuple[int, str], ...] = ()  # (EXT code, module.name), sorted
+
+    def as_data(self) -> dict[str, Any]:
+        """The allow-list file format, as parsed YAML (and as the archive records it)."""
+        data: dict[str, Any] = {"globals": {key: list(actions) for key, actions in self.globals}}
+        if self.extensions:
+            data["extensions"] = dict(self.extensions)
+        return data
+
+
+# A model_allowlist item: an allow-list read when the policy was loaded, or the path of a file nobody read (what an
+# archive's recorded policy names: shown, never read, never applied).
+AllowListItem = Union[AllowListData, str]
+
+
 class Policy(NamedTuple):
     """What an organisation requires of a release (policy.py reads it from policy.yaml)."""
 
@@ -81,6 +101,7 @@ class Policy(NamedTuple):
     advisory_database_max_age_days: int = 30  # an offline database older than this is stale (0: never)
     secret_rules: tuple[str, ...] = ()  # a fork's secret-rule files, absolute (only a policy file names them)
     secret_rules_disabled: tuple[str, ...] = ()  # ids of secret rules that do not run
+    model_allowlist: tuple[AllowListItem, ...] = ()  # what extends the bundled model-file allow-list
 
     def as_dict(self) -> dict[str, Any]:
         return {"strict": self.strict, "severity": dict(sorted(self.severity.items())),
@@ -89,7 +110,8 @@ class Policy(NamedTuple):
                 "ignore_advisories": list(self.ignore_advisories),
                 "advisory_database_max_age_days": self.advisory_database_max_age_days,
                 "secret_rules": [PurePath(path).name for path in self.secret_rules],  # names: the same anywhere
-                "secret_rules_disabled": list(self.secret_rules_disabled)}
+                "secret_rules_disabled": list(self.secret_rules_disabled),
+                "model_allowlist": [item if isinstance(item, str) else item.as_data() for item in self.model_allowlist]}
 
 
 class Report:

@@ -14,7 +14,7 @@ from .findings import Policy
 from .model.context import ArchiveContext, PolicySource
 from .model.options import LoadOptions, RunOptions
 from .model.records import DEFAULT_MAX_ENTRIES, ArchiveFile, Provenance
-from .policy import accept_recorded, load_policy, policy_from_data, relaxations
+from .policy import accept_recorded, load_policy, policy_from_data, recorded_allowlist, relaxations
 from .results import Status, VerifyResult
 from .rules.runner import Command, run_checks
 
@@ -24,7 +24,8 @@ DEFAULT_MAX_SIZE = 64 << 30  # bytes all members may inflate to
 def choose_policy(policy_path: Optional[Path], provenance: Optional[Provenance],
                   accept: bool = False) -> tuple[Policy, PolicySource]:
     """The policy to verify under: --policy's file, else the bundled one. The archive's recorded policy applies
-    only with `accept`, and never below the verifier's level for an integrity rule."""
+    only with `accept`, never below the verifier's level for an integrity or model-file rule, and never with its
+    model_allowlist: the allow-list is the verifier's alone (what the archive's would add is shown)."""
     own = load_policy(policy_path)
     if not provenance or "policy" not in provenance:
         return own, PolicySource()
@@ -34,11 +35,12 @@ def choose_policy(policy_path: Optional[Path], provenance: Optional[Provenance],
         return own, PolicySource(refused=str(exc))
     lowered = relaxations(own, recorded)
     shown = tuple(f"{code} {mine}->{theirs}" for code, mine, theirs, _ in lowered)
-    kept = tuple(code for code, _, _, integrity in lowered if integrity)
+    kept = tuple(code for code, _, _, keep in lowered if keep)
+    widened = recorded_allowlist(own, recorded)
     if not accept:
-        return own, PolicySource(recorded=recorded != own, relaxed=shown)
-    return accept_recorded(recorded, lowered), PolicySource(recorded=recorded != own, accepted=True, relaxed=shown,
-                                                           kept=kept)
+        return own, PolicySource(recorded=recorded != own, relaxed=shown, allowlist=widened)
+    return accept_recorded(own, recorded, lowered), PolicySource(recorded=recorded != own, accepted=True,
+                                                                relaxed=shown, kept=kept, allowlist=widened)
 
 
 def verify_archive(path: Path, *, policy_path: Optional[Path] = None, allowed_secrets: Iterable[str] = (),

@@ -50,13 +50,15 @@ class ScanEntry(NamedTuple):
 class PolicySource(NamedTuple):
     """What the archive recorded about its own verdict and what verify made of it: whether it recorded a policy
     other than the verifier's, whether the verifier accepted it, the relaxations it asks for ("PF805 error->off"),
-    the integrity rules kept at the verifier's level, or why the recorded policy was refused."""
+    the integrity and model-file rules kept at the verifier's level, what its model_allowlist would add to the
+    verifier's (shown, never applied), or why the recorded policy was refused."""
 
     recorded: bool = False
     refused: Optional[str] = None
     accepted: bool = False
     relaxed: tuple[str, ...] = ()
     kept: tuple[str, ...] = ()
+    allowlist: tuple[str, ...] = ()
 
 
 class Context:

@@ -58,7 +58,8 @@ RECORDED = define(
     "PF909", "info", "the archive records the policy or allowances it was exported under (shown, not applied)",
     why="An archive must not decide its own verdict: verify applies the verifier's policy (--policy, else the "
         "bundled one); what the archive records is applied only with --accept-recorded-policy, and never to the "
-        "rules that keep it intact and unpackable.",
+        "rules that keep it intact and unpackable, to the model-file rules PF820-PF823, or to the model-file "
+        "allow-list (a recorded model_allowlist is shown, never applied).",
     fix="Nothing; to verify under the author's policy pass --accept-recorded-policy, or --policy with your own.")
 
 CLASH = define(
@@ -253,13 +254,27 @@ def provenance(ctx: Context) -> Iterator[Finding]:
 
 
 def _policy_message(source: PolicySource) -> str:
+    from .modelfiles import REFUSING_LOAD
+
     relaxed = f" (it relaxes {', '.join(source.relaxed)})" if source.relaxed else ""
+    allowlist = (f"; its model_allowlist would allow {_first(source.allowlist)}, which is never applied, even with "
+                 f"--accept-recorded-policy: the model-file allow-list is the verifier's (its --policy's "
+                 f"model_allowlist)") if source.allowlist else ""
     if not source.accepted:
         return (f"the archive records the policy it was exported under{relaxed}; verified under the verifier's policy "
-                f"(pass --accept-recorded-policy to apply it)")
-    kept = (f"; the integrity rules {', '.join(source.kept)} stay at the verifier's level, which nothing the "
-            f"archive says can relax") if source.kept else ""
-    return f"verified under the policy recorded in the archive (--accept-recorded-policy){relaxed}{kept}"
+                f"(pass --accept-recorded-policy to apply it){allowlist}")
+    gated = {rule.code for rule in REFUSING_LOAD}
+    integrity = [code for code in source.kept if code not in gated]
+    models = [code for code in source.kept if code in gated]
+    kept = (f"; the integrity rules {', '.join(integrity)} stay at the verifier's level, which nothing the "
+            f"archive says can relax") if integrity else ""
+    kept += (f"; the model-file rules {', '.join(models)} stay at the verifier's level, as its allow-list does") \
+        if models else ""
+    return f"verified under the policy recorded in the archive (--accept-recorded-policy){relaxed}{kept}{allowlist}"
+
+
+def _first(names: tuple[str, ...], shown: int = 5) -> str:
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 def entries(ctx: Context) -> Iterator[Finding]:

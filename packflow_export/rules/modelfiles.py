@@ -9,11 +9,10 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 from functools import lru_cache
-from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Callable, Iterator, NamedTuple, Optional, Union
+from typing import IO, TYPE_CHECKING, Callable, Iterator, NamedTuple, Optional, Union
 from weakref import WeakKeyDictionary
 
-from ..findings import Finding, Policy, Report, Rule, define
+from ..findings import AllowListData, AllowListItem, Finding, Policy, Report, Rule, define
 from ..model.context import Context
 from .check import Check, Need, Stage
 
@@ -113,19 +112,32 @@ def installed_with(names: frozenset[str]) -> frozenset[str]:
 
 
 @lru_cache(maxsize=8)
-def _allowlist(extensions: tuple[Any, ...]) -> AllowList:
-    from ..modelfiles.allowlist import load_allowlist, parse_allowlist
+def _allowlist(extensions: tuple[AllowListItem, ...]) -> AllowList:
+    """Cached by the frozen items: a run builds its allow-list once, however many files it analyses."""
+    from ..modelfiles.allowlist import bundled_allowlist, parse_allowlist
 
-    allow = load_allowlist(Path(item) for item in extensions if isinstance(item, str))
+    allow = bundled_allowlist()
     for item in extensions:
-        if not isinstance(item, str):
-            allow = allow.extended(parse_allowlist(dict(item), "the policy's model_allowlist"))
+        if isinstance(item, AllowListData):  # a path still a string was never read (a recorded policy's): nothing
+            allow = allow.extended(parse_allowlist(item.as_data(), "the policy's model_allowlist"))
     return allow
 
 
 def allowlist_of(policy: Policy) -> AllowList:
-    """The bundled allow-list extended by the policy's model_allowlist (files, and inline entries)."""
-    return _allowlist(tuple(getattr(policy, "model_allowlist", ())))
+    """The bundled allow-list extended by the policy's model_allowlist (its files were read by load_policy)."""
+    return _allowlist(policy.model_allowlist)
+
+
+def _project_modules(names: list[str]) -> frozenset[str]:
+    """The top-level modules the archive's own files provide (mymodel.py, mypkg/...py): a pickle of a class of
+    the project needs no distribution for it."""
+    tops = set()
+    for name in names:
+        top, folder, _ = name.partition("/")
+        top = top if folder else top.removesuffix(".py")
+        if name.endswith(".py") and top.isidentifier():
+            tops.add(top)
+    return frozenset(tops)
 
 
 def settings_for(ctx: Context) -> ScanSettings:
@@ -135,7 +147,8 @@ def settings_for(ctx: Context) -> ScanSettings:
 
     declared = None
     if ctx.requirements.files:
-        declared = installed_with(frozenset(ctx.requirements.names | {normalized_name("packflow")}))
+        declared = installed_with(frozenset(ctx.requirements.names | {normalized_name("packflow")})) \
+            | {normalized_name(name) for name in _project_modules(ctx.names())}
     return ScanSettings(allowlist_of(ctx.policy), declared, DEFAULT_LIMITS)
 
 
