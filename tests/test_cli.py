@@ -155,7 +155,7 @@ def test_default_bake_exports_the_project_files_at_the_root(project):
     assert result.returncode == 0, result.stdout + result.stderr
     archive = project.parent / ARCHIVE
     assert sorted(names_in(archive)) == names_in(archive)
-    assert set(names_in(archive)) == {".github/workflows/packflow.yml",
+    assert set(names_in(archive)) == {".github/workflows/packflow.yml", ".github/workflows/audit.yml",
                                       ".github/dependabot.yml", ".gitignore", ".pre-commit-config.yaml", "LICENSE.txt",
                                       "MODEL_CARD.md", "README.md", "inference.py", "packflow.yaml",
                                       "requirements.in", "requirements.txt",

@@ -79,7 +79,7 @@ def pins(project: Path) -> set:
     """Every place a baked project names where packflow-export comes from (CI, pre-commit, the README)."""
     found = {load_yaml(project / ".pre-commit-config.yaml")["repos"][0]["repo"] + "@" +
              load_yaml(project / ".pre-commit-config.yaml")["repos"][0]["rev"]}
-    for name in (".gitlab-ci.yml", ".github/workflows/packflow.yml", "README.md"):
+    for name in (".gitlab-ci.yml", ".github/workflows/packflow.yml", ".github/workflows/audit.yml", "README.md"):
         if (project / name).is_file():
             found |= set(re.findall(r"packflow-export @ git\+(\S+?)\"", (project / name).read_text()))
     return found
