@@ -288,6 +288,7 @@ def test_github_audit_is_weekly_pinned_like_packflow_yml_and_can_only_write_issu
     assert steps["Audit"]["run"] == "python -m packflow_export audit . --open-issue github"
     assert steps["Audit"]["env"] == {"GITHUB_TOKEN": "${{ secrets.GITHUB_TOKEN }}"}
     assert not any("${{" in step.get("run", "") or "requirements.txt" in step.get("run", "") for step in job["steps"])
+    assert "`.github/workflows/audit.yml` audits `requirements.txt`" in (project / "README.md").read_text()
 
 
 class Tracker(http.server.ThreadingHTTPServer):
@@ -508,6 +509,8 @@ def test_gitlab_audit_runs_in_scheduled_and_manual_pipelines_only_and_installs_n
     audit = load_yaml(project / ".gitlab-ci.yml")["audit"]
     assert audit["before_script"] == ['python -m pip install "$PACKFLOW_EXPORT"']  # not the project's requirements
     assert "--open-issue gitlab" in audit["script"][0] and "PACKFLOW_AUDIT_GITLAB_TOKEN" in audit["script"][0]
+    readme = (project / "README.md").read_text()  # where the maintainer learns to schedule it and set the token
+    assert "Pipeline schedules" in readme and "`PACKFLOW_AUDIT_GITLAB_TOKEN`" in readme
 
 
 @pytest.mark.slow
