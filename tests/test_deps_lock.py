@@ -190,6 +190,7 @@ def test_a_fresh_bake_locked_by_the_command_is_read_by_upstream_packflow_and_pip
     assert not codes(cli_json("check", project)[1]) & {"PF410", "PF411", "PF412", "PF413", "PF414"}
     pins = {item.key: item for item in read_requirements_text((project / "requirements.txt").read_text()).requirements}
     assert pins["packflow"].pinned_version == "0.4.1" and "pydantic" in pins and "numpy" in pins
+    assert all(item.pinned_version and item.hashes for item in pins.values())  # every pin, each with its hashes
     assert pins["colorama"].marker == 'sys_platform == "win32"'
     validated = subprocess.run([str(BIN / "packflow"), "validate", str(project)], capture_output=True, text=True,
                                timeout=120)
