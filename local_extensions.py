@@ -240,6 +240,7 @@ def _pinned(url: str, revision: Optional[str], notice: Optional[str] = None) -> 
         schema_url = f"{web}{'/-/raw/' if 'gitlab' in web else '/raw/'}{revision or 'main'}/{SCHEMA_PATH}"
     pinned = f"@{revision}" if revision else ""
     return {"repository": url, "revision": revision or "main", "requirement": f"packflow-export @ git+{url}{pinned}",
+            "lock_requirement": f"packflow-export[lock] @ git+{url}{pinned}",  # with uv, for `lock`
             "schema_url": schema_url, "notice": notice}
 
 

@@ -13,14 +13,17 @@ import threading
 from pathlib import Path
 
 import pytest
+from deps_support import osv_subset, subset_records
+from test_deps_api import StandIn
 
 from helpers import (BIN, COOKIECUTTER_JSON, REPO, WHEELHOUSE, bake, git, git_commit_all, load_yaml, run,
                      template_copy, valid_sarif)
+from packflow_export.deps.issues import TITLE
 
 TEMPLATE = REPO / "{{cookiecutter.__project_folder}}"
 # check-jsonschema's schema of each CI file the template's providers write (a file without one is parsed as YAML).
 SCHEMAS = {".github/workflows/packflow.yml": "vendor.github-workflows", ".gitlab-ci.yml": "vendor.gitlab-ci",
-           ".github/dependabot.yml": "vendor.dependabot"}
+           ".github/workflows/audit.yml": "vendor.github-workflows", ".github/dependabot.yml": "vendor.dependabot"}
 GITHUB = [ci for ci in COOKIECUTTER_JSON["ci"] if (TEMPLATE / "ci" / ci / "files" / ".github" / "workflows").is_dir()]
 GITLAB_CI_LOCAL = Path(os.environ.get("GITLAB_CI_LOCAL", Path(sys.prefix) / "node" / "node_modules" / ".bin" /
                                       "gitlab-ci-local"))
@@ -92,7 +95,8 @@ def test_a_ci_provider_is_one_folder_and_one_choice(cookies, tmp_path):
 @pytest.mark.parametrize("ci", GITHUB)
 def test_github_workflow_passes_actionlint_and_zizmor(cookies, ci):
     project = cookies.bake(extra_context={"ci": ci}).project_path
-    linted = run([BIN / "actionlint", "-no-color", ".github/workflows/packflow.yml"], project)
+    linted = run([BIN / "actionlint", "-no-color", ".github/workflows/packflow.yml", ".github/workflows/audit.yml"],
+                 project)
     assert linted.returncode == 0 and linted.stdout == "", linted.stdout + linted.stderr
     for persona in ("regular", "pedantic"):
         audited = run([BIN / "zizmor", "--offline", "--no-progress", f"--persona={persona}", ".github/"], project)
@@ -124,7 +128,7 @@ def test_github_workflow_pins_actions_and_limits_permissions(cookies, ci):
     assert {u["package-ecosystem"] for u in dependabot["updates"]} == {"github-actions", "pip"}
 
 
-WRITE_PERMISSIONS = {"contents", "id-token", "attestations", "packages", "security-events"}
+WRITE_PERMISSIONS = {"contents", "id-token", "attestations", "packages", "security-events", "issues"}
 
 
 def writes(job: dict, workflow: dict) -> set:
@@ -236,13 +240,157 @@ def test_github_code_scanning_job_writes_sarif_that_code_scanning_accepts(tmp_pa
     scan = steps["Readiness check as SARIF"]["run"]
     assert run(["bash", "-e", "-c", scan], project, env).returncode == 0
     results = valid_sarif(json.loads((project / "packflow.sarif").read_text()))["results"]
-    assert {result["ruleId"] for result in results} == {"PF301", "PF412", "PF504"}
+    assert {result["ruleId"] for result in results} == {"PF301", "PF411", "PF504"}
     (project / "requirements.txt").unlink()  # findings that block a release: shown, not a failed job
     assert run(["bash", "-e", "-c", scan], project, env).returncode == 0
     results = valid_sarif(json.loads((project / "packflow.sarif").read_text()))["results"]
     assert {"ruleId": "PF101", "level": "error"}.items() <= next(r for r in results if r["ruleId"] == "PF101").items()
     (project / "packflow.yaml").unlink()  # not a project: the check itself fails, and so does the job
     assert run(["bash", "-e", "-c", scan], project, env).returncode != 0
+
+
+# The scheduled audit ---------------------------------------------------------------------------------------------------
+
+VULNERABLE = "packflow==0.4.1\npyyaml==5.3\n"  # pyyaml 5.3: PYSEC-2020-96 (fixed 5.3.1) and PYSEC-2021-142 (5.4)
+ADVISORIES = ("PYSEC-2020-96", "PYSEC-2021-142")
+FIXED = "packflow==0.4.1\npyyaml==6.0.1\n"  # past every fix in the subset
+
+
+def triggers(workflow: dict) -> dict:
+    """A workflow's `on:` (YAML 1.1 reads the bare key as true)."""
+    return workflow["on"] if "on" in workflow else workflow[True]
+
+
+@pytest.mark.parametrize("ci", GITHUB)
+def test_github_audit_is_weekly_pinned_like_packflow_yml_and_can_only_write_issues(cookies, ci):
+    """Weekly and on demand; the same action commits as packflow.yml; a token that reads the code and writes issues
+    only, reaching the command through the step's env (never the script's text); nothing of the project installed."""
+    project = cookies.bake(extra_context={"ci": ci}).project_path
+    text = (project / ".github/workflows/audit.yml").read_text()
+    workflow = load_yaml(project / ".github/workflows/audit.yml")
+    on = triggers(workflow)
+    assert set(on) == {"schedule", "workflow_dispatch"} and len(on["schedule"]) == 1
+    minute, hour, day, month, weekday = on["schedule"][0]["cron"].split()
+    assert day == month == "*" and re.fullmatch(r"[0-6]", weekday) and minute.isdigit() and hour.isdigit()
+    assert workflow["permissions"] == {} and list(workflow["jobs"]) == ["audit"]
+    job = workflow["jobs"]["audit"]
+    assert job["permissions"] == {"contents": "read", "issues": "write"}
+    uses = re.findall(r"uses: (\S+)@(\S+)\s+# (v\S+)", text)
+    packflow_uses = re.findall(r"uses: (\S+)@(\S+)\s+# (v\S+)", (project / ".github/workflows/packflow.yml").read_text())
+    assert [name for name, _, _ in uses] == ["actions/checkout", "actions/setup-python"]
+    assert set(uses) <= set(packflow_uses)  # the same SHAs and versions: one place for dependabot to move them
+    assert all(step["with"]["persist-credentials"] is False for step in job["steps"]
+               if step.get("uses", "").startswith("actions/checkout@"))
+    steps = steps_by_name(workflow, "audit")
+    assert steps["Install"]["run"] == 'python -m pip install "$PACKFLOW_EXPORT"'
+    assert workflow["env"]["PACKFLOW_EXPORT"] == load_yaml(project / ".github/workflows/packflow.yml")["env"][
+        "PACKFLOW_EXPORT"]
+    assert steps["Audit"]["run"] == "python -m packflow_export audit . --open-issue github"
+    assert steps["Audit"]["env"] == {"GITHUB_TOKEN": "${{ secrets.GITHUB_TOKEN }}"}
+    assert not any("${{" in step.get("run", "") or "requirements.txt" in step.get("run", "") for step in job["steps"])
+    assert "`.github/workflows/audit.yml` audits `requirements.txt`" in (project / "README.md").read_text()
+
+
+class Tracker(http.server.ThreadingHTTPServer):
+    """GitHub's or GitLab's Issues API on 127.0.0.1: keeps the issues it is sent and records every request."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), TrackerHandler)
+        self.issues: list = []
+        self.received: list = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class TrackerHandler(http.server.BaseHTTPRequestHandler):
+    server: Tracker
+
+    def log_message(self, *args):
+        pass
+
+    def _answer(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        payload = json.loads(self.rfile.read(length)) if length else None
+        token = self.headers.get("Authorization") or self.headers.get("PRIVATE-TOKEN")
+        self.server.received.append({"method": self.command, "path": self.path, "token": token, "payload": payload})
+        status, body = 200, None
+        if self.command == "GET":
+            body = [issue for issue in self.server.issues if issue["state"] in ("open", "opened")]
+        elif self.command == "POST":
+            number = len(self.server.issues) + 1
+            body = {"number": number, "iid": number, "title": payload["title"], "state": "open",
+                    "html_url": f"{self.server.url}/issues/{number}", "web_url": f"{self.server.url}/issues/{number}"}
+            self.server.issues.append(body)
+            status = 201
+        else:  # PATCH (GitHub) or PUT (GitLab) of issues/<number>
+            body = self.server.issues[int(self.path.rsplit("/", 1)[1]) - 1]
+            if payload.get("state") == "closed" or payload.get("state_event") == "close":
+                body["state"] = "closed"
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_PATCH = do_PUT = _answer
+
+
+@pytest.fixture
+def tracker():
+    server = Tracker()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.slow
+def test_github_audit_opens_then_updates_then_closes_one_issue(tmp_path, runner_venv, wheel, wheelhouse, tracker):
+    """The audit job's steps with the GitHub environment, the real advisories offline and the Issues API on
+    127.0.0.1: a vulnerable pin opens one issue naming the advisories, the package and the maintainers (and fails
+    the run); the next run updates that issue rather than open another; once fixed, it is closed."""
+    project = bake(tmp_path / "bake", ci="github")
+    (project / "requirements.txt").write_text(VULNERABLE, encoding="utf-8")
+    workflow = load_yaml(project / ".github/workflows/audit.yml")
+    steps = steps_by_name(workflow, "audit")
+    env = runner_environment(runner_venv, tmp_path / "home", GITHUB_ACTIONS="true", CI="true",
+                             GITHUB_EVENT_NAME="schedule", GITHUB_REPOSITORY="example-org/my-analytic",
+                             GITHUB_API_URL=tracker.url, GITHUB_WORKSPACE=str(project), PACKFLOW_EXPORT=str(wheel),
+                             PACKFLOW_EXPORT_OSV_DB=str(osv_subset()))
+    installed = run(["bash", "-e", "-c", steps["Install"]["run"]], project, env)
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    # The Audit step's env as Actions evaluates it: the workflow's token is the one secret it may name.
+    env.update({name: "ghs_audit_token" for name, value in steps["Audit"]["env"].items()
+                if value == "${{ secrets.GITHUB_TOKEN }}"})
+    audit = ["bash", "-e", "-c", steps["Audit"]["run"]]
+    first = run(audit, project, env)
+    assert first.returncode == 1, first.stdout[-3000:] + first.stderr[-3000:]  # a known vulnerability fails the run
+    base = "/repos/example-org/my-analytic/issues"
+    assert [(r["method"], r["path"]) for r in tracker.received] == [("GET", f"{base}?state=open&per_page=100"),
+                                                                    ("POST", base)]
+    assert {r["token"] for r in tracker.received} == {"Bearer ghs_audit_token"}
+    opened = tracker.received[1]["payload"]
+    assert opened["title"] == TITLE and "vulnerab" in TITLE.lower()
+    for needle in (*ADVISORIES, "`pyyaml==5.3`", ">= 5.3.1", ">= 5.4", "CVE-2020-1747", "my-analytic 0.1.0",
+                   "maintainer@example.org"):
+        assert needle in opened["body"], needle
+    tracker.received.clear()
+    assert run(audit, project, env).returncode == 1
+    assert [(r["method"], r["path"]) for r in tracker.received][1:] == [("PATCH", f"{base}/1")]
+    assert set(tracker.received[1]["payload"]) == {"body"} and all(a in tracker.received[1]["payload"]["body"]
+                                                                   for a in ADVISORIES)
+    assert len(tracker.issues) == 1
+    tracker.received.clear()
+    (project / "requirements.txt").write_text(FIXED, encoding="utf-8")
+    fixed = run(audit, project, env)
+    assert fixed.returncode == 0, fixed.stdout[-3000:] + fixed.stderr[-3000:]
+    assert [(r["method"], r["path"], r["payload"]) for r in tracker.received][1:] == [
+        ("PATCH", f"{base}/1", {"state": "closed"})]
+    assert tracker.issues[0]["state"] == "closed"
 
 
 # GitLab CI ------------------------------------------------------------------------------------------------------------
@@ -339,3 +487,67 @@ def test_gitlab_release_job_refuses_a_wrong_tag_then_publishes_to_the_registry(c
         f"{api}/projects/42/packages/generic/{name}/{version}/{file}" for file in files)
     pipeline = load_yaml(project / ".gitlab-ci.yml")
     assert pipeline["release"]["artifacts"]["expire_in"] == "never"
+
+
+def pipeline_jobs(project, runner_venv, home, source: str) -> set:
+    """The jobs a pipeline from `source` (push, schedule, web...) runs, as gitlab-ci-local evaluates the rules."""
+    listed = gitlab_ci_local(project, runner_venv, home, "--list-json", variables=[f"CI_PIPELINE_SOURCE={source}"])
+    assert listed.returncode == 0, listed.stdout[-2000:] + listed.stderr[-2000:]
+    return {job["name"] for job in json.loads(listed.stdout[listed.stdout.index("\n[") + 1:]) if job["when"] != "never"}
+
+
+def test_gitlab_audit_runs_in_scheduled_and_manual_pipelines_only_and_installs_nothing_of_the_project(cookies,
+                                                                                                      tmp_path,
+                                                                                                      runner_venv):
+    result = cookies.bake(extra_context={"ci": "gitlab"})
+    project = result.project_path
+    git_commit_all(project, "init")
+    assert pipeline_jobs(project, runner_venv, tmp_path / "home", "push") == {"test"}
+    assert pipeline_jobs(project, runner_venv, tmp_path / "home", "merge_request_event") == {"test"}
+    assert "audit" in pipeline_jobs(project, runner_venv, tmp_path / "home", "schedule")
+    assert "audit" in pipeline_jobs(project, runner_venv, tmp_path / "home", "web")
+    audit = load_yaml(project / ".gitlab-ci.yml")["audit"]
+    assert audit["before_script"] == ['python -m pip install "$PACKFLOW_EXPORT"']  # not the project's requirements
+    assert "--open-issue gitlab" in audit["script"][0] and "PACKFLOW_AUDIT_GITLAB_TOKEN" in audit["script"][0]
+    readme = (project / "README.md").read_text()  # where the maintainer learns to schedule it and set the token
+    assert "Pipeline schedules" in readme and "`PACKFLOW_AUDIT_GITLAB_TOKEN`" in readme
+
+
+@pytest.mark.slow
+def test_gitlab_scheduled_audit_opens_an_issue_with_the_token_and_fails_the_pipeline_without(
+        cookies, tmp_path, runner_venv, wheel, wheelhouse, tracker):
+    """The audit job under gitlab-ci-local in a scheduled pipeline, against stand-ins on 127.0.0.1 for OSV's API
+    (serving the real subset) and GitLab's Issues API: with the token it opens the issue (and the job fails, a
+    vulnerability being known); without it nothing is sent and the failed job is the alert."""
+    result = cookies.bake(extra_context={"ci": "gitlab"})
+    project = result.project_path
+    (project / "requirements.txt").write_text(VULNERABLE, encoding="utf-8")
+    git_commit_all(project, "init")
+    osv = StandIn(subset_records())
+    thread = threading.Thread(target=osv.serve_forever, daemon=True)
+    thread.start()
+    variables = [f"PACKFLOW_EXPORT={wheel}", f"PIP_FIND_LINKS={WHEELHOUSE}", "PIP_NO_INDEX=1",
+                 "CI_PIPELINE_SOURCE=schedule", f"PACKFLOW_EXPORT_OSV_URL={osv.url}",
+                 f"CI_API_V4_URL={tracker.url}/api/v4", "CI_PROJECT_ID=42"]
+    try:
+        opened = gitlab_ci_local(project, runner_venv, tmp_path / "home", "audit",
+                                 variables=[*variables, "PACKFLOW_AUDIT_GITLAB_TOKEN=glpat-audit-42"])
+        queried = {(q["package"]["name"], q["version"]) for method, _, payload in osv.log if method == "POST"
+                   for q in payload["queries"]}
+        sent = list(tracker.received)
+        tracker.received.clear()
+        alone = gitlab_ci_local(project, runner_venv, tmp_path / "home", "audit", variables=variables)
+    finally:
+        osv.shutdown()
+        osv.server_close()
+    output = opened.stdout + opened.stderr
+    assert opened.returncode != 0 and "FAIL  audit" in output, output[-4000:]
+    assert queried == {("packflow", "0.4.1"), ("pyyaml", "5.3")}
+    assert [r["method"] for r in sent] == ["GET", "POST"] and {r["token"] for r in sent} == {"glpat-audit-42"}
+    assert sent[0]["path"].startswith("/api/v4/projects/42/issues?state=opened&")
+    assert sent[1]["path"] == "/api/v4/projects/42/issues" and sent[1]["payload"]["title"] == TITLE
+    for needle in (*ADVISORIES, "`pyyaml==5.3`", ">= 5.4", "maintainer@example.org"):
+        assert needle in sent[1]["payload"]["description"], needle
+    output = alone.stdout + alone.stderr
+    assert alone.returncode != 0 and "FAIL  audit" in output and "PYSEC-2021-142" in output, output[-4000:]
+    assert tracker.received == []

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import bake
+from helpers import bake, cli_json, codes
 from deps_support import build_wheel
 
 from packflow_export.deps.lock import LockError, LockOptions, find_uv, lock, lock_status
@@ -173,7 +173,9 @@ def test_find_uv_uses_the_uv_package():
     assert Path(find_uv()).name.startswith("uv")
 
 
-def test_a_real_packflow_lock_is_read_by_upstream_packflow_and_pip(tmp_path):
+def test_a_fresh_bake_locked_by_the_command_is_read_by_upstream_packflow_and_pip(tmp_path):
+    """The README's first steps on a fresh bake: its requirements.in locked by `lock`, after which check no longer
+    asks for a lock or hashes, and upstream Packflow and pip read the result unchanged."""
     # Packflow 0.4.1's own tree from the shared wheelhouse; loguru and click need colorama and win32-setctime
     # on Windows, which a Linux wheelhouse lacks, so stand-ins with those names make the universal lock whole.
     assert SHARED_WHEELHOUSE.is_dir(), f"{SHARED_WHEELHOUSE} is missing: run python3 .ci/install_tools.py"
@@ -181,10 +183,14 @@ def test_a_real_packflow_lock_is_read_by_upstream_packflow_and_pip(tmp_path):
     build_wheel(stand_ins, "colorama", "0.4.6")
     build_wheel(stand_ins, "win32-setctime", "1.2.0")
     project = bake(tmp_path / "bake")
-    (project / "requirements.in").write_text("packflow==0.4.1\n", encoding="utf-8")
-    lock(project, "3.11", offline(SHARED_WHEELHOUSE, stand_ins))
+    assert "PF411" in codes(cli_json("check", project)[1])  # baked: requirements.in, requirements.txt not its lock
+    code, locked = cli_json("lock", project, "--offline", "--find-links", SHARED_WHEELHOUSE, "--find-links", stand_ins,
+                            timeout=300)
+    assert code == 0 and locked["pins"] > 5, locked
+    assert not codes(cli_json("check", project)[1]) & {"PF410", "PF411", "PF412", "PF413", "PF414"}
     pins = {item.key: item for item in read_requirements_text((project / "requirements.txt").read_text()).requirements}
     assert pins["packflow"].pinned_version == "0.4.1" and "pydantic" in pins and "numpy" in pins
+    assert all(item.pinned_version and item.hashes for item in pins.values())  # every pin, each with its hashes
     assert pins["colorama"].marker == 'sys_platform == "win32"'
     validated = subprocess.run([str(BIN / "packflow"), "validate", str(project)], capture_output=True, text=True,
                                timeout=120)

@@ -79,7 +79,7 @@ def pins(project: Path) -> set:
     """Every place a baked project names where packflow-export comes from (CI, pre-commit, the README)."""
     found = {load_yaml(project / ".pre-commit-config.yaml")["repos"][0]["repo"] + "@" +
              load_yaml(project / ".pre-commit-config.yaml")["repos"][0]["rev"]}
-    for name in (".gitlab-ci.yml", ".github/workflows/packflow.yml", "README.md"):
+    for name in (".gitlab-ci.yml", ".github/workflows/packflow.yml", ".github/workflows/audit.yml", "README.md"):
         if (project / name).is_file():
             found |= set(re.findall(r"packflow-export @ git\+(\S+?)\"", (project / name).read_text()))
     return found
@@ -167,13 +167,17 @@ def test_the_readme_first_command_from_a_local_clone_gives_working_pre_commit_an
     assert failed.returncode == 1 and "PF402" in failed.stdout
 
 
-def test_generated_readme_first_screen_gives_the_next_three_commands(default_bake):
+def test_generated_readme_first_screen_locks_then_installs_tests_and_exports(default_bake):
+    """The first commands a maintainer meets: the tools with uv, the lock (before anything installs from it), then
+    the install, the tests and the export."""
     lines = (default_bake / "README.md").read_text().splitlines()[:25]
-    block = lines[lines.index("## Next steps") + 2: lines.index("## Next steps") + 7]
-    commands = [line for line in block if line.startswith("python -m ")]
-    assert len(commands) == 3
-    assert "pip install -r requirements.txt" in commands[0] and "pytest" in commands[1]
-    assert commands[2].startswith("python -m packflow_export")
+    start = lines.index("```bash", lines.index("## Next steps"))
+    commands = [line.split("  #")[0].strip() for line in lines[start + 1: lines.index("```", start)]]
+    assert len(commands) == 5 and all(command.startswith("python -m ") for command in commands)
+    assert "pytest" in commands[0] and '"packflow-export[lock] @ git+' in commands[0]
+    assert commands[1] == "python -m packflow_export lock"
+    assert commands[2] == "python -m pip install -r requirements.txt"
+    assert "pytest" in commands[3] and commands[4].startswith("python -m packflow_export")
 
 
 def test_pre_commit_hook_definition():

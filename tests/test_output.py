@@ -31,7 +31,7 @@ def test_sarif_of_a_project_lists_every_rule_and_places_every_finding(project):
     assert code == 0 and run["invocations"] == [{"executionSuccessful": True, "exitCode": 0}]
     assert run["originalUriBaseIds"]["PROJECTROOT"]["uri"] == project.resolve().as_uri() + "/"
     results = {result["ruleId"]: result for result in run["results"]}
-    assert set(results) == {"PF301", "PF504", "PF404", "PF509", "PF412"}  # PF412: no hashes until locked
+    assert set(results) == {"PF301", "PF504", "PF404", "PF509", "PF411"}  # PF411: requirements.in, not locked yet
     unpinned = results["PF404"]
     assert unpinned["level"] == "warning" and rules[unpinned["ruleIndex"]]["id"] == "PF404"
     assert unpinned["locations"][0]["physicalLocation"] == {
@@ -46,7 +46,7 @@ def test_sarif_levels_follow_the_policy_and_errors_exit_1(project, tmp_path):
     policy.write_text("severity: {PF504: error, PF301: info}\n")
     code, log = sarif("check", project, "--policy", policy)
     levels = {result["ruleId"]: result["level"] for result in valid_sarif(log)["results"]}
-    assert code == 1 and levels == {"PF504": "error", "PF301": "note", "PF412": "warning"}
+    assert code == 1 and levels == {"PF504": "error", "PF301": "note", "PF411": "warning"}
     assert log["runs"][0]["invocations"][0]["exitCode"] == 1
 
 

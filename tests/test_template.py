@@ -22,7 +22,7 @@ from helpers import BIN, COOKIECUTTER_JSON, REPO, bake_cli, git_commit_all, load
 
 TEMPLATE = REPO / "{{cookiecutter.__project_folder}}"
 PROJECT_FILES = {".gitignore", ".pre-commit-config.yaml", "LICENSE.txt", "MODEL_CARD.md", "README.md", "packflow.yaml",
-                 "requirements.txt", "sample_inputs.json", "test_inference.py", "validate.py"}
+                 "requirements.in", "requirements.txt", "sample_inputs.json", "test_inference.py", "validate.py"}
 CHOICES = {name: value for name, value in COOKIECUTTER_JSON.items()
            if isinstance(value, list) and not name.startswith("_")}  # _extensions is no prompt
 ANSWER_RULES = json.loads((REPO / "answers.json").read_text(encoding="utf-8"))["answers"]
@@ -103,6 +103,8 @@ def test_default_bake_packflow_yaml_values(default):
         "extra": extra,
     }
     assert (project / "requirements.txt").read_text() == f"packflow=={context['packflow_version']}\n"
+    direct = [line for line in (project / "requirements.in").read_text().splitlines() if not line.startswith("#")]
+    assert direct == [f"packflow=={context['packflow_version']}"]  # what `lock` compiles: the same pin
     text = (project / "packflow.yaml").read_text()
     assert text.index("# === METADATA ===") < text.index("# === RUNTIME ===") < text.index("# === CUSTOM ===")
 
