@@ -231,3 +231,17 @@ def test_a_zip_past_the_member_bound_is_analysed_up_to_it_then_not_fully_analyse
     assert "more than 50 members in one zip archive: the rest is not analysed" in bound.message
     within = scan_bytes("many.zip", buffer.getvalue(), limits=Limits(max_members=120))
     assert within.format == Format.ZIP and not [i for i in within.issues if i.kind == IssueKind.LIMIT]
+
+
+def test_the_bound_that_stopped_the_scan_is_said_even_past_the_issue_cap():
+    """Damaged members fill the issue cap; the member bound that left the scan incomplete is still reported."""
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for index in range(60):
+            archive.writestr(f"features/{index}.npy", b"")
+    scan = scan_bytes("many.npz", buffer.getvalue(), limits=Limits(max_members=50, max_issues=10))
+    assert not scan.complete and len([i for i in scan.issues if i.kind == IssueKind.MALFORMED]) == 10
+    assert [i.message for i in scan.issues if i.kind == IssueKind.LIMIT] == [
+        "many.npz: it was not fully analysed: more than 50 members in one zip archive: the rest is not analysed"]
