@@ -185,6 +185,24 @@ def test_scan_time_grows_linearly_with_the_input(shape):
     assert large_time <= 24 * max(small_time, 0.002), (shape, small_time, large_time)
 
 
+def test_a_binary_file_of_many_short_printable_runs_costs_what_text_of_its_size_does():
+    """A zip's bytes are thousands of member names between binary headers: searched run by run, 20,000 of them
+    took 20 times what as much text takes; runs close together are now searched as one region."""
+    from packflow_export.secrets import PythonFinder
+
+    names = b"".join(b"\x00\x01\x02\x03PK\x01\x02" * 4 + f"features/{i}.npy".encode() for i in range(20_000))
+    text = b"".join(f"features/{i}.npy = value {i}\n".encode() for i in range(len(names) // 28))
+
+    def seconds(data: bytes) -> float:
+        best = float("inf")
+        for _ in range(3):
+            started = time.process_time()
+            scan_chunks([data], "features.npz", PythonFinder())
+            best = min(best, time.process_time() - started)
+        return best
+    assert seconds(names) <= 4 * max(seconds(text), 0.01)
+
+
 # The two anchor finders: different speeds, the same findings ------------------------------------------------------
 
 from hypothesis import HealthCheck, given, settings  # noqa: E402
