@@ -398,3 +398,17 @@ def test_walking_a_central_directory_keeps_memory_flat_and_stops_at_the_bound():
         for entry in zipformat.walk_central_directory(io.BytesIO(data), 10):
             walked.append(entry.name)
     assert walked == [f"{index}.npy" for index in range(10)]
+
+
+@pytest.mark.parametrize("method", ["ZIP_DEFLATED", "ZIP_BZIP2", "ZIP_LZMA"])
+def test_members_compressed_as_zipfile_writes_them_are_scanned(project, method):
+    """The walk reads what zipfile read before it (deflate, bzip2, lzma): a key inside is found, not skipped."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", getattr(zipfile, method)) as archive:
+        archive.writestr("notes.txt", "x" * 100_000 + f'\nAWS_ID = "{AKIA}"\n')
+    (project / "bundle.npz").write_bytes(buffer.getvalue())
+    (found,) = findings_of(inspect(project), "PF801")
+    assert found["path"] == "bundle.npz" and "notes.txt (line 2)" in found["message"]

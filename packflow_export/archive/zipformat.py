@@ -11,7 +11,7 @@ import struct
 import zlib
 from functools import lru_cache
 from types import ModuleType
-from typing import IO, Iterator, NamedTuple, Optional
+from typing import IO, Any, Iterator, NamedTuple, Optional
 
 LOCAL_SIGNATURE = b"PK\x03\x04"
 CENTRAL_SIGNATURE = b"PK\x01\x02"
@@ -301,26 +301,67 @@ def walk_central_directory(handle: IO[bytes], max_members: int,
                            crc, compressed, size, external, offset, extra, comment)
 
 
+BZIP2, LZMA = 12, 14
+READ_METHODS = {STORED: "stored", DEFLATED: "deflated", BZIP2: "bzip2", LZMA: "lzma"}  # what MemberReader reads
+
+
+class _RawInflater:
+    """zlib's raw deflate behind the bz2/lzma decompressor interface (needs_input, eof, max_length)."""
+
+    def __init__(self) -> None:
+        self._d = zlib.decompressobj(-15)
+        self.needs_input = True
+
+    @property
+    def eof(self) -> bool:
+        return self._d.eof
+
+    def decompress(self, data: bytes, max_length: int) -> bytes:
+        out = self._d.decompress(self._d.unconsumed_tail + data, max_length)
+        self.needs_input = not self._d.unconsumed_tail and len(out) < max_length
+        return out
+
+
 class MemberReader(io.RawIOBase):
-    """A stored or deflated member's content, inflated as it is read and never past its declared size (a zip bomb
-    yields at most what its directory declares); `crc` is the CRC-32 of what was read, for the caller to compare.
-    ZipFormatError when it is encrypted, uses another method, or ends before its declared size."""
+    """A member's content (stored, deflated, bzip2 or lzma, as zipfile reads them), inflated as it is read and never
+    past its declared size (a zip bomb yields at most what its directory declares); `crc` is the CRC-32 of what
+    was read, for the caller to compare. ZipFormatError when it is encrypted, uses another method, or ends before
+    its declared size."""
 
     def __init__(self, handle: IO[bytes], entry: CentralEntry, chunk: int = 1 << 20) -> None:
         super().__init__()
         if entry.flags & FLAG_ENCRYPTED:
             raise ZipFormatError(f"{entry.name} is encrypted")
-        if entry.method not in (STORED, DEFLATED):
-            raise ZipFormatError(f"{entry.name} is compressed with method {entry.method} (only stored and deflated "
-                                 f"members are read)")
+        if entry.method not in READ_METHODS:
+            raise ZipFormatError(f"{entry.name} is compressed with method {entry.method} (members are read stored, "
+                                 f"deflated, bzip2 or lzma)")
         self._handle, self._chunk = handle, chunk
         self._position = read_local_header(handle, entry.header_offset).data_offset
         self._input_left = entry.compressed_size
-        self._output_left = entry.file_size if entry.method == DEFLATED else min(entry.file_size,
-                                                                                entry.compressed_size)
-        self._inflater = zlib.decompressobj(-15) if entry.method == DEFLATED else None
-        self._pending = b""
+        stored = entry.method == STORED
+        self._output_left = min(entry.file_size, entry.compressed_size) if stored else entry.file_size
+        self._errors: tuple[type[Exception], ...] = (zlib.error, OSError, EOFError, ValueError)
+        self._inflater = None if stored else self._decompressor(entry.method)
         self.crc = 0
+
+    def _decompressor(self, method: int) -> Any:
+        if method == DEFLATED:
+            return _RawInflater()
+        if method == BZIP2:
+            import bz2
+
+            return bz2.BZ2Decompressor()
+        import lzma
+
+        self._errors += (lzma.LZMAError,)
+        # APPNOTE 5.8.8: two bytes of version, two of the properties' size, the properties, then raw LZMA1.
+        _, size = struct.unpack("<HH", self._input(4))
+        properties = self._input(size)
+        try:
+            lzma1 = lzma._decode_filter_properties(lzma.FILTER_LZMA1, properties)  # type: ignore[attr-defined]
+        except lzma.LZMAError as exc:  # what zipfile does too: lzma has no public call for it
+            raise ZipFormatError(f"its LZMA properties cannot be read ({exc})") from None
+        return lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[lzma1])
 
     def readable(self) -> bool:
         return True
@@ -334,18 +375,17 @@ class MemberReader(io.RawIOBase):
     def _piece(self, size: int) -> bytes:
         if self._inflater is None:
             return self._input(size)
-        while True:
-            if not self._pending and self._input_left:
-                self._pending = self._input(self._chunk)
-            if not self._pending or self._inflater.eof:
+        while not self._inflater.eof:
+            if self._inflater.needs_input and not self._input_left:
                 return b""
+            data = self._input(self._chunk) if self._inflater.needs_input else b""
             try:
-                out = self._inflater.decompress(self._pending, size)
-            except zlib.error as exc:
-                raise ZipFormatError(f"its deflate stream is broken ({exc})") from None
-            self._pending = self._inflater.unconsumed_tail
+                out = self._inflater.decompress(data, size)
+            except self._errors as exc:
+                raise ZipFormatError(f"its compressed stream is broken ({exc})") from None
             if out:
-                return out
+                return bytes(out)
+        return b""
 
     def read(self, size: Optional[int] = -1) -> bytes:
         wanted = self._output_left if size is None or size < 0 else min(size, self._output_left)
