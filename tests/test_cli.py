@@ -155,14 +155,27 @@ def test_default_bake_exports_the_project_files_at_the_root(project):
     assert result.returncode == 0, result.stdout + result.stderr
     archive = project.parent / ARCHIVE
     assert sorted(names_in(archive)) == names_in(archive)
-    assert set(names_in(archive)) == {".github/workflows/packflow.yml", ".github/workflows/audit.yml",
-                                      ".github/dependabot.yml", ".gitignore", ".pre-commit-config.yaml", "LICENSE.txt",
-                                      "MODEL_CARD.md", "README.md", "inference.py", "packflow.yaml",
-                                      "requirements.in", "requirements.txt",
-                                      "sample_inputs.json", "test_inference.py", "validate.py"}
+    assert set(names_in(archive)) == {"LICENSE.txt", "MODEL_CARD.md", "README.md", "inference.py", "packflow.yaml",
+                                      "requirements.in", "requirements.txt", "sample_inputs.json", "test_inference.py",
+                                      "validate.py"}
+    assert "(10 files, " in result.stdout  # CI, hook and VCS files are left out (issue 20 item 10)
     check = subprocess.run(["sha256sum", "-c", ARCHIVE + ".sha256"], cwd=project.parent, capture_output=True, text=True)
     assert check.returncode == 0 and f"{ARCHIVE}: OK" in check.stdout
     assert f"wrote {archive}" in result.stdout
+
+
+def test_a_default_bake_exports_no_development_files_unless_packflowignore_keeps_one(project):
+    """Issue 20 item 10: before, the archive carried .github/, .gitignore and .pre-commit-config.yaml."""
+    development = (".github/", ".gitignore", ".pre-commit-config.yaml", ".packflowignore", ".gitlab-ci.yml")
+    assert (project / ".github").is_dir() and (project / ".pre-commit-config.yaml").is_file()
+    result = export(project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not [name for name in names_in(project.parent / ARCHIVE) if name.startswith(development)]
+    (project / ".packflowignore").write_text("# the deployment reads it\n!.gitignore\n")
+    result = export(project, "--force")
+    assert result.returncode == 0, result.stdout + result.stderr
+    kept = [name for name in names_in(project.parent / ARCHIVE) if name.startswith(development)]
+    assert kept == [".gitignore"] and "(11 files, " in result.stdout
 
 
 def test_bare_command_is_export(project):

@@ -213,3 +213,35 @@ def test_mutated_real_pickles_never_raise(original, edits):
     scan = scan_bytes("mutated.joblib", bytes(data), limits=Limits(max_opcodes=200_000))
     assert all("internal error" not in issue.message for issue in scan.issues)
     assert isinstance(scan.complete, bool)
+
+
+def test_a_zip_past_the_member_bound_is_analysed_up_to_it_then_not_fully_analysed():
+    """Issue 15 item 12: the directory is walked, never loaded; the members before the bound are analysed (the
+    pickle in member 3 is caught) and the rest is reported as not analysed (PF823), never silently passed."""
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for index in range(120):
+            archive.writestr(f"m{index}.bin", PAYLOAD if index == 3 else b"")
+    scan = scan_bytes("many.zip", buffer.getvalue(), limits=Limits(max_members=50))
+    assert not scan.complete
+    assert any("os.system" in issue.message for issue in scan.issues)
+    (bound,) = [issue for issue in scan.issues if issue.kind == IssueKind.LIMIT]
+    assert "more than 50 members in one zip archive: the rest is not analysed" in bound.message
+    within = scan_bytes("many.zip", buffer.getvalue(), limits=Limits(max_members=120))
+    assert within.format == Format.ZIP and not [i for i in within.issues if i.kind == IssueKind.LIMIT]
+
+
+def test_the_bound_that_stopped_the_scan_is_said_even_past_the_issue_cap():
+    """Damaged members fill the issue cap; the member bound that left the scan incomplete is still reported."""
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for index in range(60):
+            archive.writestr(f"features/{index}.npy", b"")
+    scan = scan_bytes("many.npz", buffer.getvalue(), limits=Limits(max_members=50, max_issues=10))
+    assert not scan.complete and len([i for i in scan.issues if i.kind == IssueKind.MALFORMED]) == 10
+    assert [i.message for i in scan.issues if i.kind == IssueKind.LIMIT] == [
+        "many.npz: it was not fully analysed: more than 50 members in one zip archive: the rest is not analysed"]

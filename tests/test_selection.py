@@ -41,8 +41,41 @@ def test_excludes(project):
     assert "data/big.csv" not in names and "data/keep.csv" in names
     assert "weights/model.bin" in names  # re-included by .packflowignore
     assert "data/notes.txt" not in names  # excluded by .packflowignore
-    assert "data/.gitignore" in names and ".packflowignore" in names
+    assert "data/.gitignore" not in names and ".packflowignore" not in names  # development files, left out
     assert [f.name for f in selection.files] == sorted(names)
+
+
+def test_development_files_are_left_out_unless_packflowignore_keeps_them(project):
+    """Issue 20 item 10: CI, hook, VCS and editor files stay out of the archive by default; a negation in
+    .packflowignore keeps one, and the reason names the negation to write."""
+    (project / ".gitlab-ci.yml").write_text("test:\n  script: [pytest]\n")
+    (project / ".gitattributes").write_text("*.bin filter=lfs\n")
+    (project / "data").mkdir()
+    (project / "data" / ".gitignore").write_text("*.csv\n")
+    (project / "data" / "table.txt").write_text("a\n")
+    development = {".github/workflows/packflow.yml", ".github/dependabot.yml", ".gitignore", ".gitattributes",
+                   ".pre-commit-config.yaml", ".gitlab-ci.yml", "data/.gitignore"}
+    assert all((project / name).is_file() for name in development)
+    selection = select_files(project, "my-analytic")
+    assert not development & selection.names and "data/table.txt" in selection.names
+    assert selection.why_excluded(".github/workflows/packflow.yml") == (
+        "the default exclusion of development files (.github/; keep it with !.github/ in .packflowignore)")
+    (project / ".packflowignore").write_text("!.gitignore\n!.github/\n")
+    kept = select_files(project, "my-analytic").names
+    assert development & kept == {".gitignore", "data/.gitignore", ".github/workflows/packflow.yml",
+                                  ".github/dependabot.yml"}
+    assert ".packflowignore" not in kept and ".pre-commit-config.yaml" not in kept
+
+
+def test_the_development_exclusions_never_match_a_file_the_package_needs(project):
+    from packflow_export.model.selection import IgnoreRules
+
+    rules = IgnoreRules()
+    needed = ["packflow.yaml", "requirements.txt", "requirements.in", "inference.py", "sample_inputs.json",
+              "README.md", "MODEL_CARD.md", "LICENSE.txt", "LICENSE", "test_inference.py", "validate.py"]
+    needed += sorted(path.relative_to(project).as_posix() for path in project.rglob("*")
+                     if path.is_file() and not path.name.startswith(".") and ".github" not in path.parts)
+    assert [name for name in needed if rules.decide(name, is_dir=False)] == []
 
 
 def test_why_excluded_names_the_rule_and_its_line(project):

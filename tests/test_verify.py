@@ -22,11 +22,11 @@ def exported(project, tmp_path) -> Path:
 
 def test_verify_good_archive(exported):
     code, result = cli_json("verify", exported)
-    assert code == 0 and result["ok"] and result["members"] == 15 and result["errors"] == 0
+    assert code == 0 and result["ok"] and result["members"] == 10 and result["errors"] == 0
     assert result["provenance"]["tool"].startswith("packflow_export ")
     assert codes(result) == {"PF301", "PF504", "PF411"}  # the same warnings check gives the project
     human = run_cli("verify", exported)
-    assert human.returncode == 0 and human.stdout.strip().endswith("15 member(s): verified")
+    assert human.returncode == 0 and human.stdout.strip().endswith("10 member(s): verified")
 
 
 def test_the_verifier_applies_its_own_policy_and_the_recorded_one_only_when_accepted(project, tmp_path):

@@ -6,10 +6,12 @@ ZipFormatError when they cannot be read as zip records at all.
 
 from __future__ import annotations
 
+import io
 import struct
+import zlib
 from functools import lru_cache
 from types import ModuleType
-from typing import IO, Iterator, NamedTuple, Optional
+from typing import IO, Any, Iterator, NamedTuple, Optional
 
 LOCAL_SIGNATURE = b"PK\x03\x04"
 CENTRAL_SIGNATURE = b"PK\x01\x02"
@@ -29,6 +31,7 @@ UNIX = 3
 # Sizes and offsets above this use ZIP64 fields (as CPython's zipfile does: some readers treat 32-bit fields as signed).
 ZIP64_LIMIT = (1 << 31) - 1
 MAX_COMMENT = 0xFFFF
+WALK_CHUNK = 1 << 20  # central directory bytes read at a time by walk_central_directory
 
 
 @lru_cache(maxsize=None)
@@ -46,6 +49,14 @@ def codec() -> ModuleType:
 
 class ZipFormatError(Exception):
     """The bytes are not readable as zip records; the message says where."""
+
+
+class MemberLimit(Exception):
+    """More members follow than the caller looks at: the walk stops there, and the rest is not read."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"more than {limit:,} members")
+        self.limit = limit
 
 
 class CentralEntry(NamedTuple):
@@ -245,6 +256,154 @@ def iter_central_directory(handle: IO[bytes], end: EndRecord, max_entries: int) 
                            dos_date, crc, compressed, size, external, offset, extra, comment)
     if position != len(data):
         raise ZipFormatError("the central directory holds more bytes than its entries")
+
+
+def walk_central_directory(handle: IO[bytes], max_members: int,
+                           end: Optional[EndRecord] = None) -> Iterator[CentralEntry]:
+    """The central directory's entries one at a time, read 1 MiB at a time and never kept, so memory stays flat
+    however many a zip holds (zipfile builds them all first: 1,000,000 empty members cost it 500 MB). Walked by
+    the directory's size, as zipfile does, not by the count the end record declares. MemberLimit once max_members
+    were yielded and more follow; ZipFormatError when the records do not parse."""
+    if end is None:
+        end = read_end_record(handle, handle.seek(0, io.SEEK_END))
+    position, stop = end.cd_offset, end.cd_offset + end.cd_size
+    if stop > end.end_offset:
+        raise ZipFormatError(f"the central directory (bytes {position:,} to {stop:,}) runs into the end record")
+    buffer, buffer_start, number = b"", position, 0
+
+    def available(size: int) -> bytes:
+        nonlocal buffer, buffer_start
+        if position + size > buffer_start + len(buffer):
+            buffer = pread(handle, position, min(max(size, WALK_CHUNK), stop - position))
+            buffer_start = position
+        return buffer
+
+    while position < stop:
+        if number == max_members:
+            raise MemberLimit(max_members)
+        number += 1
+        here = position - buffer_start if position + CENTRAL.size <= stop and available(CENTRAL.size) else -1
+        if here < 0 or buffer[here:here + 4] != CENTRAL_SIGNATURE:
+            raise ZipFormatError(f"central directory entry {number} is not where the directory says")
+        (_, _, create_system, _, flags, method, dos_time, dos_date, crc, compressed, size, name_length, extra_length,
+         comment_length, _, _, external, offset) = CENTRAL.unpack_from(buffer, position - buffer_start)
+        length = CENTRAL.size + name_length + extra_length + comment_length
+        if position + length > stop:
+            raise ZipFormatError(f"central directory entry {number} runs past the directory's end")
+        available(length)
+        here = position - buffer_start + CENTRAL.size
+        raw_name = buffer[here:here + name_length]
+        extra = buffer[here + name_length:here + name_length + extra_length]
+        comment = buffer[here + name_length + extra_length:here + name_length + extra_length + comment_length]
+        size, compressed, offset = _zip64_values(extra, [size, compressed, offset])
+        position += length
+        yield CentralEntry(decode_name(raw_name, flags), raw_name, create_system, flags, method, dos_time, dos_date,
+                           crc, compressed, size, external, offset, extra, comment)
+
+
+BZIP2, LZMA = 12, 14
+READ_METHODS = {STORED: "stored", DEFLATED: "deflated", BZIP2: "bzip2", LZMA: "lzma"}  # what MemberReader reads
+
+
+class _RawInflater:
+    """zlib's raw deflate behind the bz2/lzma decompressor interface (needs_input, eof, max_length)."""
+
+    def __init__(self) -> None:
+        self._d = zlib.decompressobj(-15)
+        self.needs_input = True
+
+    @property
+    def eof(self) -> bool:
+        return self._d.eof
+
+    def decompress(self, data: bytes, max_length: int) -> bytes:
+        out = self._d.decompress(self._d.unconsumed_tail + data, max_length)
+        self.needs_input = not self._d.unconsumed_tail and len(out) < max_length
+        return out
+
+
+class MemberReader(io.RawIOBase):
+    """A member's content (stored, deflated, bzip2 or lzma, as zipfile reads them), inflated as it is read and never
+    past its declared size (a zip bomb yields at most what its directory declares); `crc` is the CRC-32 of what
+    was read, for the caller to compare. ZipFormatError when it is encrypted, uses another method, or ends before
+    its declared size."""
+
+    def __init__(self, handle: IO[bytes], entry: CentralEntry, chunk: int = 1 << 20) -> None:
+        super().__init__()
+        if entry.flags & FLAG_ENCRYPTED:
+            raise ZipFormatError(f"{entry.name} is encrypted")
+        if entry.method not in READ_METHODS:
+            raise ZipFormatError(f"{entry.name} is compressed with method {entry.method} (members are read stored, "
+                                 f"deflated, bzip2 or lzma)")
+        self._handle, self._chunk = handle, chunk
+        self._position = read_local_header(handle, entry.header_offset).data_offset
+        self._input_left = entry.compressed_size
+        stored = entry.method == STORED
+        self._output_left = min(entry.file_size, entry.compressed_size) if stored else entry.file_size
+        self._errors: tuple[type[Exception], ...] = (zlib.error, OSError, EOFError, ValueError)
+        self._inflater = None if stored else self._decompressor(entry.method)
+        self.crc = 0
+
+    def _decompressor(self, method: int) -> Any:
+        if method == DEFLATED:
+            return _RawInflater()
+        if method == BZIP2:
+            import bz2
+
+            return bz2.BZ2Decompressor()
+        import lzma
+
+        self._errors += (lzma.LZMAError,)
+        # APPNOTE 5.8.8: two bytes of version, two of the properties' size, the properties, then raw LZMA1.
+        _, size = struct.unpack("<HH", self._input(4))
+        properties = self._input(size)
+        try:
+            lzma1 = lzma._decode_filter_properties(lzma.FILTER_LZMA1, properties)  # type: ignore[attr-defined]
+        except lzma.LZMAError as exc:  # what zipfile does too: lzma has no public call for it
+            raise ZipFormatError(f"its LZMA properties cannot be read ({exc})") from None
+        return lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[lzma1])
+
+    def readable(self) -> bool:
+        return True
+
+    def _input(self, size: int) -> bytes:
+        data = pread(self._handle, self._position, min(size, self._input_left))
+        self._position += len(data)
+        self._input_left -= len(data)
+        return data
+
+    def _piece(self, size: int) -> bytes:
+        if self._inflater is None:
+            return self._input(size)
+        while not self._inflater.eof:
+            if self._inflater.needs_input and not self._input_left:
+                return b""
+            data = self._input(self._chunk) if self._inflater.needs_input else b""
+            try:
+                out = self._inflater.decompress(data, size)
+            except self._errors as exc:
+                raise ZipFormatError(f"its compressed stream is broken ({exc})") from None
+            if out:
+                return bytes(out)
+        return b""
+
+    def read(self, size: Optional[int] = -1) -> bytes:
+        wanted = self._output_left if size is None or size < 0 else min(size, self._output_left)
+        parts = []
+        while wanted > 0:
+            piece = self._piece(min(wanted, self._chunk))
+            if not piece:
+                raise ZipFormatError(f"the member ends {self._output_left:,} bytes before its declared size")
+            parts.append(piece)
+            wanted -= len(piece)
+            self._output_left -= len(piece)
+            self.crc = zlib.crc32(piece, self.crc)
+        return b"".join(parts)
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
 
 
 def read_local_header(handle: IO[bytes], offset: int) -> LocalHeader:

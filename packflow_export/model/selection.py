@@ -1,4 +1,5 @@
-"""Which files go into the archive: one pruning walk, built-in exclusions, .gitignore and .packflowignore.
+"""Which files go into the archive: one pruning walk, built-in exclusions, development files (left out unless
+.packflowignore keeps them), .gitignore and .packflowignore.
 
 The walk records facts, not verdicts: what it left out and why, the links it met and what they point to, the
 entries it could not use. The contents rules (rules/contents.py) turn those facts into findings.
@@ -34,6 +35,17 @@ EXCLUDED_FILE_PATTERNS = ("*.pyc", "*.pyo", ".DS_Store", "Thumbs.db")
 # A folder holding one of these is an environment (virtualenv, conda), whatever its name.
 ENVIRONMENT_MARKERS = ("pyvenv.cfg", "conda-meta")
 IGNORE_FILES = (".gitignore", ".packflowignore")
+# Development files a deployment never reads: CI configuration, commit hooks, VCS and editor files. Left out by
+# default, as gitignore patterns below .gitignore and .packflowignore, so a project keeps one with a negation in
+# .packflowignore (`!.gitignore`, `!.github/`). None of them is a file the package needs (tests check this).
+DEVELOPMENT_FILES = (
+    ".github/", ".gitlab/", ".gitlab-ci.yml", ".circleci/", ".travis.yml", "azure-pipelines.yml",
+    "bitbucket-pipelines.yml", "Jenkinsfile", ".woodpecker.yml", ".woodpecker/", ".drone.yml",
+    ".pre-commit-config.yaml", ".pre-commit-hooks.yaml",
+    ".gitignore", ".gitattributes", ".gitmodules", ".git-blame-ignore-revs", ".mailmap", ".hgignore",
+    ".packflowignore", ".editorconfig", ".devcontainer/",
+)
+DEVELOPMENT_SOURCE = "the default exclusion of development files"
 
 
 class SelectedFile(NamedTuple):
@@ -95,9 +107,15 @@ def archive_patterns(name: str) -> tuple[str, ...]:
 class IgnoreRules:
     """.gitignore and .packflowignore files, root and nested, with git's precedence (deeper and later win)."""
 
-    def __init__(self) -> None:
+    def __init__(self, defaults: Iterable[str] = DEVELOPMENT_FILES) -> None:
         self._specs: list[tuple[str, int, str, list[str], pathspec.GitIgnoreSpec]] = []  # prefix, rank, file, lines
         self.problems: list[tuple[str, str]] = []  # (ignore file, reason)
+        lines = list(defaults)
+        if lines:
+            import pathspec
+
+            self._specs.append(("", -1, DEVELOPMENT_SOURCE, lines,
+                                pathspec.GitIgnoreSpec.from_lines(lines, backend="simple")))
 
     def load(self, folder: Path, prefix: str) -> None:
         for rank, name in enumerate(IGNORE_FILES):
@@ -134,7 +152,11 @@ class IgnoreRules:
                 if result.include:
                     index = result.index
                     line = _pattern_line(lines, index)
-                    decision = f"{source}:{line}: {lines[line - 1].strip()}" if line else source
+                    if source == DEVELOPMENT_SOURCE and line:
+                        pattern = lines[line - 1]
+                        decision = f"{source} ({pattern}; keep it with !{pattern} in .packflowignore)"
+                    else:
+                        decision = f"{source}:{line}: {lines[line - 1].strip()}" if line else source
         return decision
 
 

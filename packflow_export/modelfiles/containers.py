@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import ast
 import bz2
-import copy
 import io
 import lzma
 import tempfile
 import zlib
-import zipfile
 from typing import Any, BinaryIO, Callable, Protocol
 
 from .context import Context, LimitHit, Unavailable
@@ -140,48 +138,34 @@ def seekable_copy(stream: BinaryIO, reader: Reader, start: int | None) -> Binary
     return spool  # type: ignore[return-value]
 
 
+class ZipNames:
+    """What a zip's member names say it is (torch, keras, npz or zip), learnt one name at a time."""
+
+    def __init__(self) -> None:
+        self.torch = self.config = self.keras_part = False
+        self.npy_only, self.any = True, False
+
+    def add(self, name: str) -> None:
+        self.any = True
+        self.torch = self.torch or name == "data.pkl" or name.endswith("/data.pkl")
+        self.config = self.config or name == "config.json"
+        self.keras_part = self.keras_part or name in ("metadata.json", "model.weights.h5")
+        self.npy_only = self.npy_only and name.endswith(".npy")
+
+    def kind(self) -> str:
+        if self.torch:
+            return "torch"
+        if self.config and self.keras_part:
+            return "keras"
+        return "npz" if self.any and self.npy_only else "zip"
+
+
 def zip_kind(names: list[str]) -> str:
     """torch, keras, npz or zip, from the member names."""
-    if any(name == "data.pkl" or name.endswith("/data.pkl") for name in names):
-        return "torch"
-    if "config.json" in names and ("metadata.json" in names or "model.weights.h5" in names):
-        return "keras"
-    if names and all(name.endswith(".npy") for name in names):
-        return "npz"
-    return "zip"
-
-
-class CrcStream(io.RawIOBase):
-    """Counts a member's CRC-32 as it is read (zipfile's own check is off, so a mismatch is reported, not fatal)."""
-
-    def __init__(self, stream: BinaryIO) -> None:
-        super().__init__()
-        self._stream = stream
-        self.crc = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._stream.read(size)
-        self.crc = zlib.crc32(data, self.crc)
-        return data
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        buffer[:len(data)] = data
-        return len(data)
-
-    def drain(self) -> None:
-        while self.read(CHUNK):
-            pass
-
-
-def open_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> CrcStream:
-    """A member's bytes with zipfile's CRC check disabled (we compare ourselves)."""
-    unchecked = copy.copy(info)
-    del unchecked.CRC
-    return CrcStream(archive.open(unchecked))  # type: ignore[arg-type]
+    found = ZipNames()
+    for name in names:
+        found.add(name)
+    return found.kind()
 
 
 def npy_header(reader: Reader) -> dict[str, Any]:
@@ -212,7 +196,7 @@ def has_object(descr: Any, depth: int = 0) -> bool:
     raise ValueError("unknown dtype description")
 
 
-def crc_issue(ctx: Context, member: str, info: zipfile.ZipInfo, crc: int) -> None:
-    ctx.issue(IssueKind.CRC, member, member, info.header_offset,
-              f"its CRC-32 is {crc:08x} where the zip says {info.CRC:08x}: the member was changed after the "
+def crc_issue(ctx: Context, member: str, offset: int, declared: int, crc: int) -> None:
+    ctx.issue(IssueKind.CRC, member, member, offset,
+              f"its CRC-32 is {crc:08x} where the zip says {declared:08x}: the member was changed after the "
               f"archive was written (PyTorch's reader does not check this)")

@@ -40,8 +40,9 @@ class Context:
         """The file name as the user knows it, with the member inside it."""
         return f"{self.name} ({member})" if member else self.name
 
-    def issue(self, kind: IssueKind, subject: str, member: str, offset: int, text: str) -> None:
-        """Record `name: text` once per member, subject and kind (an import upgraded to a call or a new)."""
+    def issue(self, kind: IssueKind, subject: str, member: str, offset: int, text: str, kept: bool = False) -> None:
+        """Record `name: text` once per member, subject and kind (an import upgraded to a call or a new); past
+        max_issues only a `kept` one is (what left the scan incomplete must always be said)."""
         message = f"{self.display(member)}: {text}"
         found = Issue(kind, subject, member, offset, message)
         group = "use" if kind in (IssueKind.IMPORT, IssueKind.CALL, IssueKind.NEW) else kind.value
@@ -51,7 +52,7 @@ class Context:
             if kind in _UPGRADES.get(old.kind, ()):
                 self._issues[key] = found
             return
-        if len(self._issues) >= self.limits.max_issues:
+        if len(self._issues) >= self.limits.max_issues and not kept:
             self._dropped += 1
             return
         self._issues[key] = found
@@ -59,7 +60,7 @@ class Context:
     def incomplete(self, kind: IssueKind, subject: str, member: str, offset: int, text: str) -> None:
         """An issue that also leaves the scan incomplete."""
         self.complete = False
-        self.issue(kind, subject, member, offset, text)
+        self.issue(kind, subject, member, offset, text, kept=True)
 
     def issues(self) -> tuple[Issue, ...]:
         """Issues in the order found."""

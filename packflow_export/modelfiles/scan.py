@@ -5,20 +5,20 @@ from __future__ import annotations
 import lzma
 import struct
 import tarfile
-import zipfile
 import zlib
 from pathlib import Path
 from typing import BinaryIO, Callable, cast
 
+from ..archive import zipformat
 from . import containers, keras_config, sniff
 from .allowlist import AllowList, bundled_allowlist, distribution_of
 from .context import Context, LimitHit, Unavailable
 from .pickle_vm import Malformed
 from .pickles import looks_like_pickle, scan_pickles
-from .reader import Reader, Truncated
+from .reader import CHUNK, Reader, Truncated
 from .results import DEFAULT_LIMITS, Format, IssueKind, Limits, ModelScan
 
-_READ_ERRORS = (OSError, EOFError, zipfile.BadZipFile, tarfile.TarError, lzma.LZMAError, zlib.error, ValueError,
+_READ_ERRORS = (OSError, EOFError, zipformat.ZipFormatError, tarfile.TarError, lzma.LZMAError, zlib.error, ValueError,
                 struct.error, Truncated, Malformed, RecursionError, MemoryError, KeyError)
 _JOBLIB_ONLY = ("zlib", "lz4", "lzma")
 
@@ -146,28 +146,44 @@ def _member_name(member: str, name: str) -> str:
     return f"{member}/{name}" if member else name
 
 
+def _zip_kind(ctx: Context, stream: BinaryIO) -> tuple[str, bool]:
+    """(torch, keras, npz or zip, whether members follow past the bound), from the names of the members the scan
+    may look at: the directory is walked, never loaded (a million members cost no memory)."""
+    names = containers.ZipNames()
+    try:
+        for entry in zipformat.walk_central_directory(stream, ctx.limits.max_members):
+            names.add(entry.name)
+    except zipformat.MemberLimit:
+        return names.kind(), True
+    return names.kind(), False
+
+
 def _scan_zip(ctx: Context, stream: BinaryIO, member: str, depth: int) -> Format:
-    """Every member that can hold code: PyTorch's *.pkl (CRC checked), npz's .npy, Keras's config.json, any other."""
-    with zipfile.ZipFile(stream) as archive:
-        infos = archive.infolist()
-        kind = containers.zip_kind([info.filename for info in infos])
-        for info in infos:
+    """Every member that can hold code: PyTorch's *.pkl (CRC checked), npz's .npy, Keras's config.json, any other.
+    Past max_members the rest is not analysed (LimitHit: PF823), after the members before the bound were."""
+    kind, more = _zip_kind(ctx, stream)
+    try:
+        for entry in zipformat.walk_central_directory(stream, ctx.limits.max_members):
             ctx.count_member()
-            if info.is_dir():
+            if entry.name.endswith("/"):
                 continue
-            name = _member_name(member, info.filename)
+            name = _member_name(member, entry.name)
             if kind == "torch":
-                if info.filename.endswith(".pkl"):
-                    _scan_torch_member(ctx, archive, info, name)
+                if entry.name.endswith(".pkl"):
+                    _scan_torch_member(ctx, stream, entry, name)
                 continue
-            if kind == "keras" and info.filename == "config.json":
-                _scan_keras_config(ctx, archive, info, name)
+            if kind == "keras" and entry.name == "config.json":
+                _scan_keras_config(ctx, stream, entry, name)
                 continue
-            with containers.open_member(archive, info) as data:
-                if kind == "npz" and info.filename.endswith(".npy"):
-                    _scan_npy(ctx, Reader(cast(BinaryIO, data), seekable=False), name)
-                else:
-                    _scan_stream(ctx, data, name, depth + 1)  # type: ignore[arg-type]
+            data = zipformat.MemberReader(stream, entry)
+            if kind == "npz" and entry.name.endswith(".npy"):
+                _scan_npy(ctx, Reader(cast(BinaryIO, data), seekable=False), name)
+            else:
+                _scan_stream(ctx, cast(BinaryIO, data), name, depth + 1)
+    except zipformat.MemberLimit:
+        more = True
+    if more:
+        raise LimitHit(f"more than {ctx.limits.max_members:,} members in one zip archive: the rest is not analysed")
     if kind == "torch":
         ctx.distributions.add("torch")
         return Format.TORCH_ZIP
@@ -177,20 +193,19 @@ def _scan_zip(ctx: Context, stream: BinaryIO, member: str, depth: int) -> Format
     return Format.NPZ if kind == "npz" else Format.ZIP
 
 
-def _scan_torch_member(ctx: Context, archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str) -> None:
-    with containers.open_member(archive, info) as data:
-        scan_pickles(ctx, Reader(cast(BinaryIO, data), seekable=False), name, joblib=False,
-                     torch_persistent=True)
-        data.drain()
-        if (data.crc & 0xFFFFFFFF) != info.CRC:
-            containers.crc_issue(ctx, name, info, data.crc)
+def _scan_torch_member(ctx: Context, stream: BinaryIO, entry: zipformat.CentralEntry, name: str) -> None:
+    data = zipformat.MemberReader(stream, entry)
+    scan_pickles(ctx, Reader(cast(BinaryIO, data), seekable=False), name, joblib=False, torch_persistent=True)
+    while data.read(CHUNK):
+        pass
+    if (data.crc & 0xFFFFFFFF) != entry.crc:
+        containers.crc_issue(ctx, name, entry.header_offset, entry.crc, data.crc)
 
 
-def _scan_keras_config(ctx: Context, archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str) -> None:
-    if info.file_size > ctx.limits.max_config_bytes:
+def _scan_keras_config(ctx: Context, stream: BinaryIO, entry: zipformat.CentralEntry, name: str) -> None:
+    if entry.file_size > ctx.limits.max_config_bytes:
         raise LimitHit(f"a config.json larger than {ctx.limits.max_config_bytes:,} bytes")
-    with containers.open_member(archive, info) as data:
-        raw = data.read(ctx.limits.max_config_bytes + 1)
+    raw = zipformat.MemberReader(stream, entry).read(ctx.limits.max_config_bytes + 1)
     if not keras_config.check_config_bytes(ctx, raw, name):
         ctx.incomplete(IssueKind.MALFORMED, "config.json", name, -1,
                        "its Keras config.json is not JSON; the model it describes was not analysed")

@@ -22,7 +22,7 @@ from .files import UNREADABLE, unreadable
 from .modelfiles import ModelTap, scan_rules, scanning
 
 if TYPE_CHECKING:
-    import zipfile
+    from ..archive import zipformat
 
 NestedHit = tuple[Optional[str], secrets.Hit]  # (the member of a nested archive, or None for the file itself, hit)
 
@@ -239,7 +239,8 @@ def _content_findings(name: str, hits: list[NestedHit], allowed: frozenset[str])
 
 ZIP_MAGIC = b"PK\x03\x04"
 NESTED_SPOOL_BYTES = 64 << 20  # verify keeps a nested archive this large to look inside it; export reopens it
-NESTED_INFLATE_BYTES = 256 << 20  # inflated bytes looked at inside one nested archive, all members together
+NESTED_INFLATE_BYTES = 256 << 20  # inflated bytes looked at inside one project file, all members and levels together
+NESTED_MEMBERS = 10_000  # members walked inside one project file, all levels together (a model zip holds far fewer)
 NESTED_DEPTH = 2
 
 
@@ -282,68 +283,93 @@ def _scan(open_chunks: Callable[[], Iterable[ByteChunk]], name: str, finder: sec
     return kind, [(None, hit) for hit in hits], head[0] if head else b""
 
 
-def _scan_nested(handle: IO[bytes], outer: str, finder: secrets.Finder, depth: int,
-                 findings: list[Finding]) -> list[NestedHit]:
+class _Budget:
+    """What the look inside one project file may still cost, shared by every archive nested in it: members walked
+    and bytes inflated (a zip of a million members, or a zip bomb, stops at these, with one PF807 note)."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file  # the project file, which every finding names
+        self.members = NESTED_MEMBERS
+        self.bytes = NESTED_INFLATE_BYTES
+        self.noted = False
+
+    def stop(self, findings: list[Finding]) -> None:
+        """The member bound is reached: said once, and every level stops walking."""
+        self.members = 0
+        if not self.noted:
+            self.noted = True
+            findings.append(UNSCANNED(f"{self.file} has more than {NESTED_MEMBERS:,} members (counting those of "
+                                      f"archives inside it): the rest is not scanned", self.file))
+
+
+def _scan_nested(handle: IO[bytes], outer: str, finder: secrets.Finder, depth: int, findings: list[Finding],
+                 budget: Optional[_Budget] = None) -> list[NestedHit]:
     """Hits inside a zip archive that is itself a file of the project: names, and the content of compressed
     members (stored ones were scanned with the file's own bytes, unless they are UTF-16/32 text or a zip archive,
-    whose content those bytes do not show). What cannot be read is reported as unscanned."""
-    import zipfile
+    whose content those bytes do not show). The directory is walked, never loaded, within the budget; what cannot
+    be read is reported as unscanned."""
+    from ..archive import zipformat
 
-    handle.seek(0)
-    try:
-        archive = zipfile.ZipFile(handle)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
-        findings.append(UNSCANNED(f"{outer} starts like a zip archive but cannot be read as one ({exc}): its "
-                                  f"compressed content is not scanned", outer))
-        return []
+    budget = budget or _Budget(outer)
     hits: list[NestedHit] = []
-    budget = [NESTED_INFLATE_BYTES]
-    with archive:
-        for info in archive.infolist():
-            if not info.is_dir():
-                hits += _scan_member(archive, info, outer, finder, depth, findings, budget)
+    try:
+        handle.seek(0)
+        for entry in zipformat.walk_central_directory(handle, budget.members):
+            if budget.members <= 0:  # archives inside this one used the bound up, and this member is past it
+                budget.stop(findings)
+                break
+            budget.members -= 1
+            if not entry.name.endswith("/"):
+                hits += _scan_member(handle, entry, outer, finder, depth, findings, budget)
+    except zipformat.MemberLimit:
+        budget.stop(findings)
+    except (zipformat.ZipFormatError, OSError, ValueError) as exc:
+        findings.append(UNSCANNED(f"{outer} starts like a zip archive but cannot be read as one ({exc}): its "
+                                  f"compressed content is not scanned", budget.file))
     return hits
 
 
 _TEXT_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
 
 
-def _scan_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, outer: str, finder: secrets.Finder, depth: int,
-                 findings: list[Finding], budget: list[int]) -> list[NestedHit]:
+def _scan_member(handle: IO[bytes], entry: zipformat.CentralEntry, outer: str, finder: secrets.Finder, depth: int,
+                 findings: list[Finding], budget: _Budget) -> list[NestedHit]:
     """One member of a nested archive: its name, then its content unless the outer bytes already showed it."""
-    import zipfile
+    from ..archive import zipformat
 
-    inner = info.filename
+    inner = entry.name
     rule = secrets.name_rule(inner, finder.rules)
     if rule:
-        findings.append(SECRET(f"{outer} holds {inner}, which looks like a secret ({rule})", outer))
-    if info.flag_bits & 0x1:
-        findings.append(UNSCANNED(f"{outer} holds {inner} encrypted: it cannot be scanned", outer))
+        findings.append(SECRET(f"{outer} holds {inner}, which looks like a secret ({rule})", budget.file))
+    if entry.flags & zipformat.FLAG_ENCRYPTED:
+        findings.append(UNSCANNED(f"{outer} holds {inner} encrypted: it cannot be scanned", budget.file))
         return []
-    if info.file_size > budget[0]:
-        findings.append(UNSCANNED(f"{outer}: {inner} is not scanned (it inflates to {info.file_size:,} bytes, "
-                                  f"past the {NESTED_INFLATE_BYTES:,}-byte budget for a nested archive)", outer))
-        budget[0] = 0
+    if entry.file_size > budget.bytes:
+        findings.append(UNSCANNED(f"{outer}: {inner} is not scanned (it inflates to {entry.file_size:,} bytes, past "
+                                  f"the {NESTED_INFLATE_BYTES:,}-byte budget for one file's archives)", budget.file))
+        budget.bytes = 0
+        return []
+    if not entry.file_size:
         return []
     try:
-        with archive.open(info) as member:
-            data_head = member.read(4)
-            if info.compress_type == zipfile.ZIP_STORED and not (
-                    data_head.startswith(_TEXT_BOMS) or (data_head == ZIP_MAGIC and depth < NESTED_DEPTH)):
-                return []  # its bytes, as they are, were scanned with the file holding it
-            budget[0] -= info.file_size
-            stored = info.compress_type == zipfile.ZIP_STORED
-            return _scan_member_content(data_head, member, info, outer, finder, depth, findings, stored)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
-        findings.append(UNSCANNED(f"{outer}: {inner} cannot be read ({exc}): it is not scanned", outer))
+        member = zipformat.MemberReader(handle, entry)
+        data_head = member.read(4)
+        stored = entry.method == zipformat.STORED
+        if stored and not (data_head.startswith(_TEXT_BOMS) or (data_head == ZIP_MAGIC and depth < NESTED_DEPTH)):
+            return []  # its bytes, as they are, were scanned with the file holding it
+        budget.bytes -= entry.file_size
+        return _scan_member_content(data_head, member, entry, outer, finder, depth, findings, stored, budget)
+    except (zipformat.ZipFormatError, OSError, ValueError) as exc:
+        findings.append(UNSCANNED(f"{outer}: {inner} cannot be read ({exc}): it is not scanned", budget.file))
         return []
 
 
-def _scan_member_content(data_head: bytes, member: IO[bytes], info: zipfile.ZipInfo, outer: str,
-                         finder: secrets.Finder, depth: int, findings: list[Finding], stored: bool) -> list[NestedHit]:
+def _scan_member_content(data_head: bytes, member: zipformat.MemberReader, entry: zipformat.CentralEntry, outer: str,
+                         finder: secrets.Finder, depth: int, findings: list[Finding], stored: bool,
+                         budget: _Budget) -> list[NestedHit]:
     """A member's content scanned (a stored zip's own bytes were scanned already: only its members are)."""
-    inner = info.filename
-    member_chunks = _prefixed(data_head, member, info.file_size)
+    inner = entry.name
+    member_chunks = _prefixed(data_head, member, entry.file_size)
     if data_head == ZIP_MAGIC and depth < NESTED_DEPTH:
         import tempfile
 
@@ -356,15 +382,15 @@ def _scan_member_content(data_head: bytes, member: IO[bytes], info: zipfile.ZipI
                 _, inner_hits = secrets.scan_chunks(iter(lambda: nested.read(1 << 20), b""), inner, finder)
                 hits = [(inner, hit) for hit in inner_hits]
             return hits + [(f"{inner}!{deeper}", hit) for deeper, hit in
-                           _scan_nested(nested, f"{outer}!{inner}", finder, depth + 1, findings)]
+                           _scan_nested(nested, f"{outer}!{inner}", finder, depth + 1, findings, budget)]
     if data_head == ZIP_MAGIC:
         findings.append(UNSCANNED(f"{outer}: {inner} is an archive nested more than {NESTED_DEPTH} "
-                                  f"levels deep: its compressed content is not scanned", outer))
+                                  f"levels deep: its compressed content is not scanned", budget.file))
     _, inner_hits = secrets.scan_chunks(member_chunks, inner, finder)
     return [(inner, hit) for hit in inner_hits]
 
 
-def _prefixed(first: bytes, stream: IO[bytes], limit: int) -> Iterator[bytes]:
+def _prefixed(first: bytes, stream: zipformat.MemberReader, limit: int) -> Iterator[bytes]:
     """A member's chunks after its first bytes, never more than its declared size."""
     yield first
     remaining = limit - len(first)

@@ -152,6 +152,25 @@ def printable_runs(buffer: Union[bytes, bytearray], low: int, high: int, limit: 
         position = marks.find(run, end, min(high + length - 1, limit))
 
 
+RUN_GAP_BYTES = 4 << 10  # printable runs closer than this are searched as one region
+
+
+def merged_runs(runs: Iterable[tuple[int, int]], gap: int = RUN_GAP_BYTES) -> Iterator[tuple[int, int]]:
+    """Runs closer than `gap` joined into one region: a finder pass per run costs far more than the bytes between
+    them (a zip's 20,000 member names took 3 s run by run). Findings are the same: no match spans a byte that
+    cannot be part of one, and hyperscan searches binary files whole."""
+    current: Optional[tuple[int, int]] = None
+    for start, end in runs:
+        if current is not None and start - current[1] < gap:
+            current = (current[0], end)
+            continue
+        if current is not None:
+            yield current
+        current = (start, end)
+    if current is not None:
+        yield current
+
+
 class Hit(NamedTuple):
     rule: str  # the rule's description, as findings name it
     line: Optional[int]  # text: the 1-based line; binary: None
@@ -205,7 +224,7 @@ class Scanner:
 
     def _regions(self, low: int, high: int) -> Iterable[tuple[int, int]]:
         if self.binary and not self._finder.scans_binary_in_full:
-            return printable_runs(self._store, low, high, self._size, self.rules.min_match_bytes)
+            return merged_runs(printable_runs(self._store, low, high, self._size, self.rules.min_match_bytes))
         return ((low, high),)
 
     def _process(self, high: int) -> None:
