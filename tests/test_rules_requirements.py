@@ -35,6 +35,7 @@ def test_requirement_rule_fires(project, extra, code, line):
 
 
 def test_good_requirements_pass(project):
+    (project / "requirements.in").unlink()  # a hand-written requirements.txt, not a lock of it (PF411)
     (project / "requirements.txt").write_text(
         "# pinned\n--index-url https://pypi.org/simple\npackflow==0.4.1  # the SDK\n"
         "numpy==1.26.4 ; python_version < '3.12'\nnumpy==2.1.0 ; python_version >= '3.12'\n"
