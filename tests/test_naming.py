@@ -4,12 +4,13 @@ JSON Schema, and loadable by path with nothing but the standard library (as the 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
 import pytest
 import yaml
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from packaging.version import InvalidVersion, Version
 
@@ -177,6 +178,7 @@ def test_a_name_and_its_nfd_or_upper_case_twin_are_always_found(stem):
     from packflow_export.rules.contents import check_names
 
     name = stem + ".txt"
+    assume(not re.match(r"[A-Za-z]:", name))  # a drive letter is refused as not relative before any twin test
     for twin in {naming.unicodedata.normalize("NFD", name), "".join(naming._simple_upper(c) for c in name)} - {name}:
         codes = [f.code for f in check_names([name, twin]) if "differ only" in f.message]
         assert codes == ["PF805"], (name, twin)
