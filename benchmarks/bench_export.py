@@ -168,13 +168,18 @@ def run_fixture(label: str, project: Path, work: Path, runs: int, env: dict) -> 
             sizes[name] = (out / ARCHIVE).stat().st_size
             if round_number:
                 results[name].append((seconds, rss))
+    return table_rows(label, peers, results, sizes) + run_archive_peers(label, ours, out, work, runs, env, policy)
+
+
+def table_rows(label: str, peers: list, results: dict, sizes: dict) -> list:
+    """One row per command: its median time, its largest peak RSS, the archive it wrote, the peer it is compared to."""
     rows = []
     for name, _, peer in peers:
         times = sorted(seconds for seconds, _ in results[name])
         rows.append({"label": f"({label}) {name}", "seconds": times[len(times) // 2],
-                     "rss": max(rss for _, rss in results[name]), "size": sizes[name],
+                     "rss": max(rss for _, rss in results[name]), "size": sizes.get(name),
                      "peer": f"({label}) {peer}" if peer else None})
-    return rows + run_archive_peers(label, ours, out, work, runs, env, policy)
+    return rows
 
 
 def run_archive_peers(label: str, ours: list, out: Path, work: Path, runs: int, env: dict, policy: Path) -> list:
@@ -198,13 +203,8 @@ def run_archive_peers(label: str, ours: list, out: Path, work: Path, runs: int, 
             seconds, rss = measure(command, work, 1, env, lambda: copy.unlink(missing_ok=True))
             if round_number:
                 results[name].append((seconds, rss))
-    rows = []
-    for name, _, peer in peers:
-        times = sorted(seconds for seconds, _ in results[name])
-        rows.append({"label": f"({label}) {name}", "seconds": times[len(times) // 2],
-                     "rss": max(rss for _, rss in results[name]), "peer": f"({label}) {peer}" if peer else None})
     copy.unlink(missing_ok=True)
-    return rows
+    return table_rows(label, peers, results, {})
 
 
 GOALS = {"bake": 0.25, "small": 0.5, "text": 0.8, "weights": 0.6, "venv": 0.10}  # issue 21: ours / upstream

@@ -194,3 +194,22 @@ def git_commit_all(folder: Path, message: str) -> None:
         git(folder, "init", "-q", "-b", "main")
     git(folder, "add", "-A")
     git(folder, "commit", "-qm", message)
+
+
+# A fork's own secret rules (a content rule and a path rule) in rules.yaml's format, with their examples.
+FORK_SECRET_RULES = """\
+rules:
+  - id: acme-deploy-key
+    description: ACME deploy key
+    docs: https://docs.acme.example/deploy-keys
+    keywords: [acmedk_]
+    pattern: '(?<![A-Za-z0-9_])(acmedk_[a-z0-9]{24})(?![A-Za-z0-9_])'
+    entropy: 3
+    examples: ['ACME_KEY = "acmedk_q8w7e6r5t4y3u2i1o9p8a7s6"']
+    counter_examples: ['acmedk_xxxxxxxxxxxxxxxxxxxxxxxx']
+  - id: acme-vault-file
+    description: ACME vault file
+    docs: https://docs.acme.example/vault-files
+    paths: ['*.acmevault']
+    examples: [deploy/prod.acmevault]
+"""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import codes, edit, findings_of, inspect, run_cli
+from helpers import FORK_SECRET_RULES, codes, edit, findings_of, inspect, run_cli
 
 from packflow_export.errors import UsageError
 from packflow_export.policy import load_policy
@@ -72,23 +72,11 @@ def test_bundled_policy_is_valid_and_a_default_bake_meets_it(project):
     assert codes(inspect(project, load_policy()), "error") == set()
 
 
-ACME_RULES = """\
-rules:
-  - id: acme-deploy-key
-    description: ACME deploy key
-    docs: https://docs.acme.example/deploy-keys
-    keywords: [acmedk_]
-    pattern: '(?<![A-Za-z0-9_])(acmedk_[a-z0-9]{24})(?![A-Za-z0-9_])'
-    entropy: 3
-    examples: ['ACME_KEY = "acmedk_q8w7e6r5t4y3u2i1o9p8a7s6"']
-"""
-
-
 def test_a_fork_policy_adds_and_disables_secret_rules_for_check_export_and_the_hook(project, tmp_path):
     """secret_rules (files beside the policy) and secret_rules_disabled reach every scan, through the CLI."""
     rules_folder = tmp_path / "org"
     rules_folder.mkdir()
-    (rules_folder / "acme-rules.yaml").write_text(ACME_RULES)
+    (rules_folder / "acme-rules.yaml").write_text(FORK_SECRET_RULES)
     policy = write_policy(rules_folder, "secret_rules: [acme-rules.yaml]\n")
     (project / "deploy.cfg").write_text("deploy with acmedk_q8w7e6r5t4y3u2i1o9p8a7s6 today\n")
     assert run_cli("check", project).returncode == 0  # the bundled rules do not know ACME's keys
@@ -111,7 +99,7 @@ def test_a_fork_policy_adds_and_disables_secret_rules_for_check_export_and_the_h
     ("secret_rules: [bad.yaml]\n", "rule acme-deploy-key: its example is not found"),
 ])
 def test_bad_secret_rules_are_refused_when_the_policy_is_read(project, tmp_path, text, words):
-    (tmp_path / "bad.yaml").write_text(ACME_RULES.replace("acmedk_q8w7", "nothing_q8w7"))  # its example misses
+    (tmp_path / "bad.yaml").write_text(FORK_SECRET_RULES.replace("acmedk_q8w7", "nothing_q8w7"))  # its example misses
     result = run_cli("check", project, "--policy", write_policy(tmp_path, text))
     assert result.returncode == 2 and words in result.stderr and "secret_rules" in result.stderr
     assert "Traceback" not in result.stderr

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import FORK_SECRET_RULES as FORK_RULES
+
 from packflow_export import secrets
 from packflow_export.secrets import (Finder, Hit, HyperscanFinder, PythonFinder, RuleSet, SecretRule, SecretRulesError,
                                      load_secret_rules, scan_chunks)
@@ -127,24 +129,6 @@ def test_a_bad_rules_file_is_refused_naming_the_rule_and_field(text: str, proble
     with pytest.raises(SecretRulesError, match=re.escape(problem)) as caught:
         parse_rules_file(text, "fork-rules.yaml")
     assert "fork-rules.yaml" in str(caught.value)
-
-
-FORK_RULES = """\
-rules:
-  - id: acme-deploy-key
-    description: ACME deploy key
-    docs: https://docs.acme.example/deploy-keys
-    keywords: [acmedk_]
-    pattern: '(?<![A-Za-z0-9_])(acmedk_[a-z0-9]{24})(?![A-Za-z0-9_])'
-    entropy: 3
-    examples: ['ACME_KEY = "acmedk_q8w7e6r5t4y3u2i1o9p8a7s6"']
-    counter_examples: ['acmedk_xxxxxxxxxxxxxxxxxxxxxxxx']
-  - id: acme-vault-file
-    description: ACME vault file
-    docs: https://docs.acme.example/vault-files
-    paths: ['*.acmevault']
-    examples: [deploy/prod.acmevault]
-"""
 
 
 def test_a_fork_adds_and_disables_rules_by_data_alone(tmp_path: Path) -> None:
