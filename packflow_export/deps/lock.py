@@ -33,6 +33,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from ..errors import EXIT_BLOCKED
+from ..model.requirements import URL_HASH
 from .records import DepsError, RequirementRecord, normalize_name
 from .reqfile import logical_lines, read_requirements_text
 
@@ -42,7 +43,6 @@ HEADER_LINE = re.compile(r"# packflow-export lock: (?P<source>\S+) sha256=(?P<di
                          r"python_version=(?P<python>\S+)")
 PYTHON_VERSION = re.compile(r"\d+\.\d+(\.\d+)?")
 INCLUDE_OPTIONS = ("-r", "--requirement", "-c", "--constraint")
-URL_HASH = re.compile(r"#(?:.*&)?(?:sha256|sha384|sha512)=[0-9a-fA-F]+")
 
 
 class LockError(DepsError):

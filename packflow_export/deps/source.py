@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Mapping, NamedTuple, Optional
+from typing import TYPE_CHECKING, Mapping, NamedTuple, Optional
 
-from .database import AdvisorySource
+if TYPE_CHECKING:  # the database module is imported only when a source is opened: check stays fast without one
+    from .database import AdvisorySource
 
 DB_ENV = "PACKFLOW_EXPORT_OSV_DB"
 URL_ENV = "PACKFLOW_EXPORT_OSV_URL"

@@ -25,6 +25,7 @@ VCS_PREFIX = re.compile(r"^(git|hg|svn|bzr)\+", re.IGNORECASE)
 # A VCS reference that names one commit: git's and Mercurial's full hashes (40 hex; git's SHA-256 is 64).
 COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 HASH_OPTION = re.compile(r"\s--hash[= ](\S+)")
+URL_HASH = re.compile(r"#(?:.*&)?(?:sha256|sha384|sha512)=[0-9a-fA-F]+")  # pip checks a URL's #sha256= too
 SIMPLE_PIN = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)\s*===?\s*([A-Za-z0-9][A-Za-z0-9.+!_-]*)")
 
 
@@ -37,6 +38,16 @@ class Requirement(NamedTuple):
     path: str  # the requirements file, POSIX
     line: int
     hashes: tuple[str, ...] = ()  # the line's --hash values ("sha256:<hex>")
+
+    @property
+    def checked(self) -> bool:
+        """Whether pip's hash-checking mode has a hash to check it against (--hash, or a URL's #sha256=)."""
+        return bool(self.hashes) or bool(self.url and URL_HASH.search(self.url))
+
+    @property
+    def display(self) -> str:
+        """The requirement as written, without hashes or marker: `requests==2.19.0`, `pkg @ URL`."""
+        return f"{self.name} @ {self.url}" if self.url else f"{self.name}{self.specifier}"
 
     @property
     def version(self) -> Optional[str]:

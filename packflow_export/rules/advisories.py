@@ -119,12 +119,13 @@ def audit_findings(audit: ProjectAudit, source: AdvisorySource, policy: Policy) 
 
 def check(ctx: Context) -> Iterator[Finding]:
     """Audit the requirements when an advisory source is configured; else nothing (offline, no network)."""
-    from ..deps.audit import audit_projects
     from ..deps.source import configured_source, open_source
 
     spec = configured_source(ctx.options.osv_db, ctx.options.osv_url)
     if spec is None:
         return
+    from ..deps.audit import audit_projects  # matching, only when there is a source to match against
+
     source = open_source(spec)
     audit = audit_projects([project_input(ctx)], source)[0]
     yield from audit_findings(audit, source, ctx.policy)

@@ -9,16 +9,14 @@ archive gets whatever the index serves that day; with some but not all, pip refu
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Iterator, Optional
+from typing import Iterator, Optional
 
 from ..findings import Finding, define
 from ..model.context import Context, ProjectContext
-from ..model.requirements import MAX_REQUIREMENTS_BYTES, REQUIREMENTS
+from ..model.requirements import MAX_REQUIREMENTS_BYTES, REQUIREMENTS, Requirement
 from ..model.views import Unreadable, read_text
 from .check import Check, Need, folder_of
 
-if TYPE_CHECKING:
-    from ..deps.records import RequirementRecord
 
 SOURCE = "requirements.in"
 LOCK_COMMAND = "python -m packflow_export lock"  # deps/lock.py's, kept here so the rules import no resolver code
@@ -67,29 +65,26 @@ def _requirements_text(ctx: Context) -> Optional[str]:
         return None
 
 
-def _listed(items: tuple[RequirementRecord, ...], limit: int = 3) -> str:
+def _listed(items: list[Requirement], limit: int = 3) -> str:
     names = ", ".join(item.name for item in items[:limit])
     return names + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
-def hash_findings(text: str, has_source: bool) -> Iterator[Finding]:
-    """PF411-PF414 from requirements.txt's text (and whether requirements.in is beside it)."""
-    from ..deps.lock import hash_problems
-    from ..deps.reqfile import read_requirements_text
-
-    locked = made_by_lock(text)
-    requirements = read_requirements_text(text, REQUIREMENTS).requirements
-    unhashed, unpinned = hash_problems(requirements)
-    hashed = [item for item in requirements if item.hashes]
-    if has_source and not locked:
+def hash_findings(text: str, has_source: bool, items: list[Requirement]) -> Iterator[Finding]:
+    """PF411-PF414 from requirements.txt's text (its header), the requirements the model read from it and the
+    files it includes (pip's hash-checking mode covers them all), and whether requirements.in is beside it."""
+    hashed = [item for item in items if item.checked]
+    unpinned = [item for item in items if not item.pinned and not item.url]
+    unhashed = [item for item in items if not item.checked and (item.pinned or item.url)]
+    if has_source and not made_by_lock(text):
         yield NOT_LOCKED(f"requirements.in lists the direct requirements, but requirements.txt was not made from it "
                          f"by `{LOCK_COMMAND}`: transitive dependencies and hashes are missing", REQUIREMENTS)
     elif not hashed and unhashed:
         yield NO_HASHES(f"{len(unhashed)} requirement(s) without --hash ({_listed(unhashed)}): whoever installs "
-                        f"this release gets whatever the index serves for them", REQUIREMENTS, unhashed[0].line)
+                        f"this release gets whatever the index serves for them", unhashed[0].path, unhashed[0].line)
     if hashed and unhashed:
         yield MIXED_HASHES(f"{len(hashed)} requirement(s) have --hash but {len(unhashed)} do not "
-                           f"({_listed(unhashed)}): pip refuses the whole file", REQUIREMENTS, unhashed[0].line)
+                           f"({_listed(unhashed)}): pip refuses the whole file", unhashed[0].path, unhashed[0].line)
     if hashed:
         for item in unpinned:
             yield HASH_UNPINNED(f"{item.display} is not pinned with ==: pip's hash-checking mode refuses it",
@@ -100,17 +95,17 @@ def check_hashes(ctx: Context) -> Iterator[Finding]:
     """Hashes, for a folder or an archive (an archive's requirements.in travels with it)."""
     text = _requirements_text(ctx)
     if text is not None:
-        yield from hash_findings(text, ctx.view.kind(SOURCE) == "file")
+        yield from hash_findings(text, ctx.view.kind(SOURCE) == "file", ctx.requirements.items)
 
 
 def check_stale(ctx: Context) -> Iterator[Finding]:
     """Whether a lock made by `lock` still matches requirements.in and python_version (a folder: includes read)."""
-    from ..deps.lock import lock_status
-
     project: ProjectContext = folder_of(ctx)
     text = _requirements_text(ctx)
     if text is None or project.view.kind(SOURCE) != "file" or not made_by_lock(text):
         return
+    from ..deps.lock import lock_status  # the resolver's module, only for a project that has a lock
+
     status = lock_status(project.root, project.config.text_field("python_version"))
     for reason in status.stale:
         yield STALE(f"requirements.txt is out of date: {reason}", REQUIREMENTS)
