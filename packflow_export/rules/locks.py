@@ -73,7 +73,7 @@ def _listed(items: list[Requirement], limit: int = 3) -> str:
 def hash_findings(text: str, has_source: bool, items: list[Requirement]) -> Iterator[Finding]:
     """PF411-PF414 from requirements.txt's text (its header), the requirements the model read from it and the
     files it includes (pip's hash-checking mode covers them all), and whether requirements.in is beside it."""
-    hashed = [item for item in items if item.checked]
+    hashed = [item for item in items if item.hashes]  # a --hash puts pip in hash-checking mode; #sha256= does not
     unpinned = [item for item in items if not item.pinned and not item.url]
     unhashed = [item for item in items if not item.checked and (item.pinned or item.url)]
     if has_source and not made_by_lock(text):
