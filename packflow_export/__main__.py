@@ -281,8 +281,10 @@ def run_export(args: argparse.Namespace) -> ExportResult:
 
 
 def run_verify(args: argparse.Namespace) -> VerifyResult:
+    from .heap import reuse_buffers
     from .verify import verify_archive
 
+    reuse_buffers()  # not for export: its five threads' heaps would each keep freed buffers, past 64 MiB
     if not args.archive.is_file():
         raise UsageError(f"{args.archive}: no such archive")
     if args.policy is not None:
