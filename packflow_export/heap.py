@@ -1,4 +1,4 @@
-"""The C heap tuned for verify's streamed 1 MiB buffers (glibc only; elsewhere nothing changes).
+"""The C heap tuned for streamed 1 MiB buffers (glibc only; elsewhere nothing changes).
 
 Each 1 MiB read or scan buffer is a fresh allocation; by default glibc maps such blocks from the kernel and gives
 them back on free (or trims the heap's top), so every buffer is faulted in again page by page: verify of a 440 MB
@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import sys
 
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8
 MMAP_FROM_BYTES = 4 << 20  # blocks above the largest buffer read (1 MiB plus context) are still mapped
-TRIM_FROM_BYTES = 8 << 20  # free memory kept at the heap's top: a few buffers, well inside verify's 64 MiB peak
+TRIM_FROM_BYTES = 8 << 20  # free memory kept at the heap's top: a few buffers, well inside the 64 MiB peak
+ARENAS = 2  # export's threads share two heaps (one per core), each keeping at most the above: a lower peak than default
 
 
 def reuse_buffers() -> None:
@@ -25,6 +26,7 @@ def reuse_buffers() -> None:
         libc = ctypes.CDLL(None)
         if not hasattr(libc, "gnu_get_libc_version"):
             return  # musl and others: their own heap policies
+        libc.mallopt(M_ARENA_MAX, ARENAS)  # before any thread: arenas are made on a thread's first allocation
         libc.mallopt(M_MMAP_THRESHOLD, MMAP_FROM_BYTES)
         libc.mallopt(M_TRIM_THRESHOLD, TRIM_FROM_BYTES)
     except (OSError, AttributeError):
