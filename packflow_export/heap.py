@@ -13,7 +13,7 @@ import sys
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8
 MMAP_FROM_BYTES = 4 << 20  # blocks above the largest buffer read (1 MiB plus context) are still mapped
 TRIM_FROM_BYTES = 8 << 20  # free memory kept at the heap's top: a few buffers, well inside the 64 MiB peak
-ARENAS = 2  # export's threads share two heaps (one per core), each keeping at most the above: a lower peak than default
+ARENAS = 1  # export's threads share one heap: with more, each kept its own freed buffers (peak RSS over 64 MiB)
 
 
 def reuse_buffers() -> None:
