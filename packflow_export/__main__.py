@@ -265,10 +265,12 @@ def run_hook(args: argparse.Namespace) -> CheckResult:
 
 def run_export(args: argparse.Namespace) -> ExportResult:
     from .exporter import export_project
+    from .heap import reuse_buffers
     from .model.context import ProjectContext
     from .output.progress import Progress
     from .policy import load_policy
 
+    reuse_buffers()
     project = resolve_project(args.project)
     ctx = ProjectContext(project, load_policy(args.policy), _run_options(args, _load(args)))
     bar = Progress() if sys.stderr.isatty() and args.format == "text" and not args.quiet else None
@@ -281,8 +283,10 @@ def run_export(args: argparse.Namespace) -> ExportResult:
 
 
 def run_verify(args: argparse.Namespace) -> VerifyResult:
+    from .heap import reuse_buffers
     from .verify import verify_archive
 
+    reuse_buffers()
     if not args.archive.is_file():
         raise UsageError(f"{args.archive}: no such archive")
     if args.policy is not None:

@@ -96,6 +96,7 @@ class Scanner:
         def open_item() -> IO[bytes]:
             self._scan_inline(index)
             with self.ready:
+                self._wait_for(index)  # else the writer reads the file again and the bytes kept later are never taken
                 data = self.kept.pop(index, None)
                 if data is not None:
                     self.kept_bytes -= len(data)
@@ -106,6 +107,13 @@ class Scanner:
             return _opener(item)()
         return open_item
 
+    def _wait_for(self, index: int) -> None:
+        """Until the scan of file `index` is done (holding self.ready): its bytes, if kept, are kept by then."""
+        while index not in self.results and self.error is None and not self.stop:
+            self.ready.wait()
+        if self.error is not None:
+            raise self.error
+
     def run_all(self) -> list[Finding]:
         return [finding for item in self.files for finding in self.scan(item)[0]]
 
@@ -115,6 +123,7 @@ class Scanner:
                 for index, item in enumerate(self.files):
                     if self.stop:
                         break
+                    faults.point("scan", item.name)
                     result = self.scan(item, index)
                     with self.ready:
                         self.results[index] = result
@@ -134,10 +143,9 @@ class Scanner:
             def crc() -> int:
                 self._scan_inline(index)
                 with self.ready:
-                    while index not in self.results and self.error is None:
-                        self.ready.wait()
-                    if self.error is not None:
-                        raise self.error
+                    self._wait_for(index)
+                    if index not in self.results:
+                        raise Blocked()  # cancelled
                     found, value = self.results[index]
                     self.findings += found
                     self.results[index] = ((), value)  # the findings move to the report; keep memory flat

@@ -171,6 +171,22 @@ def test_a_file_swapped_while_being_packed_is_never_packed(big_project, tmp_path
     assert result["archive"] is None and list((tmp_path / "out").iterdir()) == []
 
 
+def test_a_writer_ahead_of_the_scan_waits_for_it_and_reads_no_file_twice(project, tmp_path):
+    """The writer reaching a small file the scan thread has not read yet waits for its kept bytes: it never opens
+    the file itself (one read per file), and the bytes the scan keeps later are never left behind to stall it."""
+    (project / "a-weights.bin").write_bytes(os.urandom(33 << 20))  # enough large content for the scan's thread
+    (project / "zz-late.txt").write_bytes(b"scanned late\n" * 100)
+    barrier = tmp_path / "go"
+    process = start_export(project, tmp_path / "out", f"scan:zz-late.txt=wait:{barrier},open:zz-late.txt=fail:EIO")
+    wait_for(Path(str(barrier) + ".reached"), process)
+    time.sleep(0.5)  # lets the writer catch up with the paused scan (a slow writer only makes the test weaker)
+    barrier.touch()
+    stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, (stdout, stderr)
+    with zipfile.ZipFile(tmp_path / "out" / ARCHIVE) as archive:
+        assert archive.read("zz-late.txt") == b"scanned late\n" * 100
+
+
 # Writers of one folder take turns (item 6) -------------------------------------------------------------------------
 
 @pytest.mark.slow
