@@ -23,8 +23,7 @@ from .model.gitinfo import GitRepo
 from .model.selection import Selection
 from .model.views import open_regular
 from .results import ExportResult, Status
-from .rules.contents import CHANGED
-from .rules.contents import rules_of
+from .rules.contents import CHANGED, rules_of
 from .rules.modelfiles import settings_for
 from .rules.runner import Command, run_checks
 from .scanfeed import KEEP_FILE_BYTES, THREAD_FROM_BYTES, Blocked, Scanner

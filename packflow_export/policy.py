@@ -125,6 +125,8 @@ def _secret_rules(data: dict[str, Any], source: str,
         if problems:
             raise UsageError(f"{source}: secret_rules: {problems[0]}; fix the rule's pattern or its examples")
     return paths, disabled
+
+
 # model_allowlist: what extends the bundled model-file allow-list (modelfiles/allowlist.py has the format) -----------
 
 _ALLOWLIST_FORMAT = ("write each item as the path of an allow-list file (relative to the policy file's folder) or "
@@ -181,7 +183,8 @@ def _read_allowlist_files(policy: Policy, source: str) -> Policy:
             continue
         where = f"{source}: model_allowlist: item {number} ({item})"
         try:
-            data = yaml.safe_load(Path(item).read_text(encoding="utf-8"))
+            text = Path(item).read_text(encoding="utf-8")
+            data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         except OSError as exc:
             raise UsageError(f"{where}: the allow-list file cannot be read: {exc.strerror or exc}; check the path "
                              f"(a relative one is read from the policy file's folder)") from None

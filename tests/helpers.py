@@ -213,3 +213,13 @@ rules:
     paths: ['*.acmevault']
     examples: [deploy/prod.acmevault]
 """
+
+
+def reply_json(handler: Any, status: int, body: object) -> None:
+    """A stand-in server's JSON answer (OSV's API, an issue tracker), as the real services send it."""
+    data = json.dumps(body).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)

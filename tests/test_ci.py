@@ -16,7 +16,7 @@ import pytest
 from deps_support import osv_subset, subset_records
 from test_deps_api import StandIn
 
-from helpers import (BIN, COOKIECUTTER_JSON, REPO, WHEELHOUSE, bake, git, git_commit_all, load_yaml, run,
+from helpers import (BIN, COOKIECUTTER_JSON, REPO, WHEELHOUSE, bake, git, git_commit_all, load_yaml, reply_json, run,
                      template_copy, valid_sarif)
 from packflow_export.deps.issues import TITLE
 
@@ -328,12 +328,7 @@ class TrackerHandler(http.server.BaseHTTPRequestHandler):
             body = self.server.issues[int(self.path.rsplit("/", 1)[1]) - 1]
             if payload.get("state") == "closed" or payload.get("state_event") == "close":
                 body["state"] = "closed"
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        reply_json(self, status, body)
 
     do_GET = do_POST = do_PATCH = do_PUT = _answer
 

@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from deps_support import osv_subset, reference_affected_ids, reference_index, subset_records
+from helpers import reply_json
 
 from packflow_export.deps.api import OsvApi
 from packflow_export.deps.audit import audit_projects
@@ -52,12 +53,7 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def _reply(self, status: int, body: object) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        reply_json(self, status, body)
 
     def do_POST(self) -> None:
         payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
