@@ -365,6 +365,8 @@ def _supervise(command: list[str], spec: RunSpec, env: dict[str, str], record: d
         process.stderr.close()  # type: ignore[union-attr]
     out, err = (tail.captured() for tail in streams.values())
     status = extra[status_fd].captured().tail if status_fd is not None else None
+    if status is not None:
+        _wait_for_namespace_end(status)
     code = None if timed_out or stopped else process.returncode
     setup_error = None
     if status is not None and not timed_out and not stopped and b'"exit-code"' not in status:
@@ -425,6 +427,26 @@ def _kill(process: subprocess.Popen) -> None:
         except OSError:
             pass
     process.wait()
+
+
+CHILD_PID = re.compile(rb'"child-pid"\s*:\s*(\d+)')
+
+
+def _wait_for_namespace_end(status: bytes, limit: float = 10.0) -> None:
+    """Until the sandbox's PID namespace is empty: bwrap's death kills its init (--die-with-parent), whose exit
+    kills and reaps every other process in it, but asynchronously; its host PID is in bwrap's JSON status."""
+    found = CHILD_PID.search(status)
+    if found is None:
+        return
+    stat = Path("/proc", found[1].decode(), "stat")
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            if stat.read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                return  # a zombie init: the namespace's other processes are gone
+        except (OSError, IndexError):
+            return
+        time.sleep(0.01)
 
 
 def _close(*descriptors: Optional[int]) -> None:
