@@ -140,3 +140,12 @@ def pytest_configure(config):
     quarter of the suite: the slow tests, sorted first, then spread over the workers instead of queueing on one."""
     if getattr(config.option, "dist", "no") == "load" and getattr(config.option, "maxschedchunk", 0) is None:
         config.option.maxschedchunk = 1
+    # Collection runs before the session's isolated HOME: modules that load the secret rules at import (to
+    # parametrize their examples) must not cache them in the developer's ~/.cache either.
+    import tempfile
+
+    os.environ["PACKFLOW_EXPORT_CACHE"] = config.collection_cache = tempfile.mkdtemp(prefix="packflow-collection-")
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(getattr(config, "collection_cache", ""), ignore_errors=True)
